@@ -1,1 +1,229 @@
-fn main(){}
+//! The `handler` binary: the Functions custom handler (default) and the operator CLI.
+
+use std::{process::ExitCode, sync::Arc};
+
+use clap::{Parser, Subcommand};
+use dfc_sentinel_sync::{
+    build_engine,
+    config::Config,
+    demo,
+    domain::IncidentName,
+    engine::SingleOutcome,
+    host::{self, App},
+    queries, serve, telemetry,
+};
+
+/// Keeps Microsoft Sentinel incidents in step with Defender for Cloud alerts.
+#[derive(Debug, Parser)]
+#[command(name = "handler", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the Functions custom-handler protocol on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT
+    /// (what the Functions host runs; the default).
+    Serve,
+    /// Run one reconciliation (or sync one incident) against the configured workspace.
+    Sync {
+        /// Decide and report, write nothing (overrides SYNC_DRY_RUN).
+        #[arg(long)]
+        dry_run: bool,
+        /// Sync only this incident (its name or full ARM id), reading it fresh from the API.
+        #[arg(long, value_name = "ID")]
+        incident: Option<String>,
+        /// Print the run summary as JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the real timer and webhook paths against an embedded simulated workspace.
+    Demo {
+        /// Also print the handler's own log lines.
+        #[arg(long)]
+        verbose: bool,
+    },
+    /// Print the exact KQL the timer sends (to try it in Log Analytics).
+    Query {
+        /// Lookback window in days (default: SYNC_LOOKBACK_DAYS or 30).
+        #[arg(long)]
+        lookback_days: Option<u32>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => run_serve().await,
+            Command::Sync {
+                dry_run,
+                incident,
+                json,
+            } => run_sync(dry_run, incident, json).await,
+            Command::Demo { verbose } => demo::run(verbose).await,
+            Command::Query { lookback_days } => {
+                let days = lookback_days
+                    .or_else(|| {
+                        std::env::var("SYNC_LOOKBACK_DAYS")
+                            .ok()
+                            .and_then(|v| v.parse().ok())
+                    })
+                    .unwrap_or(dfc_sentinel_sync::config::DEFAULT_LOOKBACK_DAYS);
+                print!("{}", queries::sync_candidates(days));
+                ExitCode::SUCCESS
+            }
+        }
+    })
+}
+
+async fn run_serve() -> ExitCode {
+    telemetry::init("info");
+    let port = match std::env::var("FUNCTIONS_CUSTOMHANDLER_PORT")
+        .ok()
+        .and_then(|p| p.parse::<u16>().ok())
+    {
+        Some(p) => p,
+        None => {
+            tracing::error!(
+                "FUNCTIONS_CUSTOMHANDLER_PORT is not set to a port number; the Functions host sets it when it starts the handler"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    // Bind first, before anything else: the host polls this port for readiness.
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(port, error = %e, "cannot listen on 127.0.0.1");
+            return ExitCode::FAILURE;
+        }
+    };
+    let app = Arc::new(App::from_env());
+    match app.setup_error() {
+        Some(problem) => tracing::error!(
+            "handler started, but every invocation will fail until this is fixed: {problem}"
+        ),
+        None => tracing::info!(
+            port,
+            version = env!("CARGO_PKG_VERSION"),
+            "handler listening"
+        ),
+    }
+    match serve(listener, app, shutdown_signal()).await {
+        Ok(()) => {
+            tracing::info!("handler stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// SIGTERM (the host stopping us) or Ctrl-C.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn run_sync(dry_run: bool, incident: Option<String>, json: bool) -> ExitCode {
+    telemetry::init("warn");
+    let mut config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    config.dry_run |= dry_run;
+    let engine = match build_engine(&config) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(id) = incident {
+        let name = match id
+            .strip_prefix('/')
+            .map(|_| dfc_sentinel_sync::domain::IncidentArmId::parse(&id).map(|a| a.name))
+            .unwrap_or_else(|| IncidentName::parse(&id))
+        {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("error: --incident: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        return match engine.sync_one(&name).await {
+            SingleOutcome::Done(report) => {
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&report).unwrap_or_default()
+                    );
+                } else {
+                    println!("{}", host::report_line(&report));
+                }
+                ExitCode::SUCCESS
+            }
+            SingleOutcome::NotFound => {
+                eprintln!("error: incident {name} does not exist in the workspace");
+                ExitCode::FAILURE
+            }
+            SingleOutcome::Failed(report) => {
+                eprintln!("error: {}", host::report_line(&report));
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let summary = engine.reconcile(uuid::Uuid::new_v4().to_string()).await;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).unwrap_or_default()
+        );
+    } else {
+        for r in &summary.incidents {
+            println!("{}", host::report_line(r));
+        }
+        if let Some(totals) = host::summary_lines(&summary).last() {
+            println!("{totals}");
+        }
+    }
+    if summary.is_failure() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,559 @@
+//! The Microsoft Sentinel incidents REST API (Microsoft.SecurityInsights), for one workspace:
+//! read an incident, replace it with an etag, list its alerts, write a comment.
+//!
+//! A PUT replaces every writable property, so an update is always built from a fresh GET: all
+//! writable properties are copied, only status, classification and labels change, and the GET's
+//! etag goes in the body. A 409 means someone changed the incident in between; the caller
+//! re-reads and decides again.
+
+use std::sync::Arc;
+
+use azure_core::{
+    credentials::TokenCredential,
+    http::{Method, Url},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::{AzureError, transport::ServiceClient};
+use crate::domain::{
+    AlertStatus, Classification, IncidentName, IncidentStatus, WorkspaceResourceId,
+};
+use crate::policy::AlertState;
+
+const SERVICE: &str = "Sentinel";
+/// Most pages followed for one list, a guard against a service that keeps sending `nextLink`.
+const MAX_PAGES: usize = 100;
+
+/// An incident resource (`Incident` = `ResourceWithEtag` + properties).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Incident {
+    /// Full ARM id.
+    pub id: String,
+    /// Incident name (the id's last segment).
+    pub name: String,
+    /// Resource type.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    /// Concurrency token, a quoted string.
+    #[serde(default)]
+    pub etag: Option<String>,
+    /// The incident's properties.
+    pub properties: IncidentProperties,
+}
+
+/// `IncidentProperties`: the writable ones by name, everything else kept as it came.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IncidentProperties {
+    /// Title (required on PUT).
+    pub title: String,
+    /// Severity (required on PUT).
+    pub severity: String,
+    /// Status (required on PUT).
+    pub status: String,
+    /// Description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Classification, when closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<String>,
+    /// Classification reason, when closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification_reason: Option<String>,
+    /// Classification comment, when closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification_comment: Option<String>,
+    /// Owner; all fields null when unassigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
+    /// Labels.
+    #[serde(default)]
+    pub labels: Vec<Label>,
+    /// First activity time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_activity_time_utc: Option<String>,
+    /// Last activity time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_activity_time_utc: Option<String>,
+    /// Human-facing number (read-only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident_number: Option<i64>,
+    /// Read-only and newer properties, kept as they came.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `IncidentOwnerInfo`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Owner {
+    /// Object id of the user or group.
+    #[serde(default)]
+    pub object_id: Option<String>,
+    /// Email.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Display name.
+    #[serde(default)]
+    pub assigned_to: Option<String>,
+    /// UPN.
+    #[serde(default)]
+    pub user_principal_name: Option<String>,
+    /// User, Group or Unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_type: Option<String>,
+}
+
+impl Owner {
+    /// Someone is assigned.
+    pub fn is_assigned(&self) -> bool {
+        [
+            &self.object_id,
+            &self.email,
+            &self.assigned_to,
+            &self.user_principal_name,
+        ]
+        .iter()
+        .any(|f| f.as_deref().is_some_and(|v| !v.is_empty()))
+    }
+}
+
+/// `IncidentLabel`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Label {
+    /// Label text.
+    pub label_name: String,
+    /// User or AutoAssigned (read-only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_type: Option<String>,
+}
+
+impl Incident {
+    /// The status, parsed.
+    pub fn status(&self) -> Result<IncidentStatus, AzureError> {
+        IncidentStatus::parse(&self.properties.status).map_err(|e| AzureError::Decode {
+            service: SERVICE,
+            message: e.to_string(),
+        })
+    }
+
+    /// Owner assigned?
+    pub fn has_owner(&self) -> bool {
+        self.properties
+            .owner
+            .as_ref()
+            .is_some_and(Owner::is_assigned)
+    }
+
+    /// Label names.
+    pub fn label_names(&self) -> Vec<String> {
+        self.properties
+            .labels
+            .iter()
+            .map(|l| l.label_name.clone())
+            .collect()
+    }
+
+    /// The PUT body that changes this incident to `status` (closing with `classification`),
+    /// adding `label`, keeping every other writable property as read.
+    pub fn update_body(
+        &self,
+        status: IncidentStatus,
+        close: Option<(Classification, String)>,
+        label: &str,
+    ) -> Value {
+        let p = &self.properties;
+        let mut props = Map::new();
+        props.insert("title".into(), json!(p.title));
+        props.insert("severity".into(), json!(p.severity));
+        props.insert("status".into(), json!(status.as_str()));
+        if let Some(d) = &p.description {
+            props.insert("description".into(), json!(d));
+        }
+        if let Some(owner) = p.owner.as_ref().filter(|o| o.is_assigned()) {
+            props.insert(
+                "owner".into(),
+                serde_json::to_value(owner).unwrap_or(Value::Null),
+            );
+        }
+        let mut labels: Vec<Value> = p.labels.iter().map(|l| json!({ "labelName": l.label_name, "labelType": l.label_type.as_deref().unwrap_or("User") })).collect();
+        if !p.labels.iter().any(|l| l.label_name == label) {
+            labels.push(json!({ "labelName": label, "labelType": "User" }));
+        }
+        props.insert("labels".into(), Value::Array(labels));
+        for (key, value) in [
+            ("firstActivityTimeUtc", &p.first_activity_time_utc),
+            ("lastActivityTimeUtc", &p.last_activity_time_utc),
+        ] {
+            if let Some(v) = value {
+                props.insert(key.into(), json!(v));
+            }
+        }
+        match close {
+            Some((classification, comment)) => {
+                props.insert("classification".into(), json!(classification.as_str()));
+                props.insert(
+                    "classificationReason".into(),
+                    json!(classification.reason()),
+                );
+                props.insert("classificationComment".into(), json!(comment));
+            }
+            None => {
+                for (key, value) in [
+                    ("classification", &p.classification),
+                    ("classificationReason", &p.classification_reason),
+                    ("classificationComment", &p.classification_comment),
+                ] {
+                    if let Some(v) = value {
+                        props.insert(key.into(), json!(v));
+                    }
+                }
+            }
+        }
+        let mut body = Map::new();
+        if let Some(etag) = &self.etag {
+            body.insert("etag".into(), json!(etag));
+        }
+        body.insert("properties".into(), Value::Object(props));
+        Value::Object(body)
+    }
+}
+
+/// A page of a list answer.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Page<T> {
+    value: Vec<T>,
+    #[serde(default)]
+    next_link: Option<String>,
+}
+
+/// An alert entity from `POST …/incidents/{id}/alerts`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AlertEntity {
+    /// Entity name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `SecurityAlertProperties` (only what this tool reads).
+    pub properties: AlertProperties,
+}
+
+/// The alert properties this tool reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertProperties {
+    /// The alert's `SystemAlertId`.
+    #[serde(default)]
+    pub system_alert_id: Option<String>,
+    /// Lifecycle status.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Product that raised it.
+    #[serde(default)]
+    pub product_name: Option<String>,
+    /// Display name.
+    #[serde(default)]
+    pub alert_display_name: Option<String>,
+}
+
+impl AlertEntity {
+    /// The policy's view of this alert.
+    pub fn state(&self) -> AlertState {
+        let p = &self.properties;
+        AlertState {
+            id: p
+                .system_alert_id
+                .clone()
+                .or_else(|| self.name.clone())
+                .unwrap_or_default(),
+            status: p
+                .status
+                .as_deref()
+                .map(AlertStatus::parse_lenient)
+                .unwrap_or(AlertStatus::Unknown),
+            product: p.product_name.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// Result of a conditional PUT.
+#[derive(Debug)]
+pub enum PutOutcome {
+    /// Saved; the incident as the service now has it.
+    Saved(Box<Incident>),
+    /// 409: a newer version exists; nothing was saved.
+    Conflict,
+}
+
+/// Client of one workspace's incidents.
+#[derive(Debug, Clone)]
+pub struct IncidentsClient {
+    client: ServiceClient,
+    endpoint: Url,
+    workspace: WorkspaceResourceId,
+    api_version: String,
+}
+
+impl IncidentsClient {
+    /// A client for `workspace` at the ARM `endpoint`, with tokens for `scope`.
+    pub fn new(
+        endpoint: &Url,
+        workspace: &WorkspaceResourceId,
+        api_version: &str,
+        credential: Arc<dyn TokenCredential>,
+        scope: &'static str,
+    ) -> Self {
+        Self {
+            client: ServiceClient::new(SERVICE, credential, scope),
+            endpoint: endpoint.clone(),
+            workspace: workspace.clone(),
+            api_version: api_version.to_owned(),
+        }
+    }
+
+    /// URL of the incident, or of something under it.
+    fn url(&self, name: &IncidentName, tail: &[&str]) -> Url {
+        let mut url = self.endpoint.clone();
+        {
+            let mut segments = url
+                .path_segments_mut()
+                .expect("an http(s) URL has path segments");
+            segments.pop_if_empty().extend([
+                "subscriptions",
+                &self.workspace.subscription_id,
+                "resourceGroups",
+                &self.workspace.resource_group,
+                "providers",
+                "Microsoft.OperationalInsights",
+                "workspaces",
+                &self.workspace.workspace_name,
+                "providers",
+                "Microsoft.SecurityInsights",
+                "incidents",
+                name.as_str(),
+            ]);
+            segments.extend(tail);
+        }
+        url.query_pairs_mut()
+            .append_pair("api-version", &self.api_version);
+        url
+    }
+
+    /// Reads the incident; `None` when it does not exist.
+    pub async fn get(&self, name: &IncidentName) -> Result<Option<Incident>, AzureError> {
+        let answer = self
+            .client
+            .send(Method::Get, self.url(name, &[]), None)
+            .await?;
+        match answer.status {
+            200 => answer.json(SERVICE).map(Some),
+            404 => Ok(None),
+            _ => Err(answer.into_error(SERVICE)),
+        }
+    }
+
+    /// Replaces the incident with `body` (which carries the etag).
+    pub async fn put(&self, name: &IncidentName, body: &Value) -> Result<PutOutcome, AzureError> {
+        let answer = self
+            .client
+            .send(Method::Put, self.url(name, &[]), Some(body))
+            .await?;
+        match answer.status {
+            200 | 201 => answer.json(SERVICE).map(|i| PutOutcome::Saved(Box::new(i))),
+            409 => Ok(PutOutcome::Conflict),
+            _ => Err(answer.into_error(SERVICE)),
+        }
+    }
+
+    /// Lists the incident's alerts with their current status, following `nextLink`.
+    pub async fn alerts(&self, name: &IncidentName) -> Result<Vec<AlertEntity>, AzureError> {
+        let mut url = self.url(name, &["alerts"]);
+        let mut alerts = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let answer = self.client.send(Method::Post, url.clone(), None).await?;
+            if answer.status != 200 {
+                return Err(answer.into_error(SERVICE));
+            }
+            let page: Page<AlertEntity> = answer.json(SERVICE)?;
+            alerts.extend(page.value);
+            match page.next_link {
+                None => return Ok(alerts),
+                Some(link) => url = self.checked_next_link(&link)?,
+            }
+        }
+        Err(AzureError::Decode {
+            service: SERVICE,
+            message: format!("more than {MAX_PAGES} pages of alerts"),
+        })
+    }
+
+    /// Creates or replaces the comment `comment_id` on the incident.
+    pub async fn put_comment(
+        &self,
+        name: &IncidentName,
+        comment_id: &str,
+        message: &str,
+    ) -> Result<(), AzureError> {
+        let body = json!({ "properties": { "message": message } });
+        let answer = self
+            .client
+            .send(
+                Method::Put,
+                self.url(name, &["comments", comment_id]),
+                Some(&body),
+            )
+            .await?;
+        match answer.status {
+            200 | 201 => Ok(()),
+            _ => Err(answer.into_error(SERVICE)),
+        }
+    }
+
+    /// A `nextLink` is followed only if it points at the configured endpoint: a link to another
+    /// host would carry our bearer token there.
+    fn checked_next_link(&self, link: &str) -> Result<Url, AzureError> {
+        let url = Url::parse(link).map_err(|e| AzureError::Decode {
+            service: SERVICE,
+            message: format!("nextLink is not a URL: {e}"),
+        })?;
+        if url.origin() != self.endpoint.origin() {
+            return Err(AzureError::Decode {
+                service: SERVICE,
+                message: format!(
+                    "nextLink points to another host ({})",
+                    url.origin().ascii_serialization()
+                ),
+            });
+        }
+        Ok(url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(path: &str) -> Value {
+        let full = format!(
+            "{}/../shared/reference/sentinel-api/2025-09-01/incidents/{path}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(
+            &std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}")),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn official_incident_examples_deserialize() {
+        let get: Incident = serde_json::from_value(
+            example("GetIncidentById.json")["responses"]["200"]["body"].clone(),
+        )
+        .unwrap();
+        assert_eq!(get.status().unwrap(), IncidentStatus::Closed);
+        assert!(get.has_owner());
+        assert_eq!(
+            get.etag.as_deref(),
+            Some("\"0300bf09-0000-0000-0000-5c37296e0000\"")
+        );
+        assert_eq!(get.properties.incident_number, Some(3177));
+        assert!(get.properties.other.contains_key("additionalData"));
+        let list: Page<Incident> = serde_json::from_value(
+            example("GetIncidents.json")["responses"]["200"]["body"].clone(),
+        )
+        .unwrap();
+        assert_eq!(list.value.len(), 1);
+        let created: Incident = serde_json::from_value(
+            example("CreateIncident.json")["responses"]["201"]["body"].clone(),
+        )
+        .unwrap();
+        assert_eq!(
+            created.properties.classification_reason.as_deref(),
+            Some("IncorrectAlertLogic")
+        );
+    }
+
+    #[test]
+    fn official_alert_list_example_deserializes() {
+        let page: Page<AlertEntity> = serde_json::from_value(
+            example("GetAllIncidentAlerts.json")["responses"]["200"]["body"].clone(),
+        )
+        .unwrap();
+        let state = page.value[0].state();
+        assert_eq!(state.id, "baa8a239-6fde-4ab7-a093-d09f7b75c58c");
+        assert_eq!(state.status, AlertStatus::New);
+        assert!(state.is_defender());
+    }
+
+    #[test]
+    fn update_body_keeps_writable_properties_and_sets_the_close_triple() {
+        let mut incident: Incident = serde_json::from_value(
+            example("GetIncidentById.json")["responses"]["200"]["body"].clone(),
+        )
+        .unwrap();
+        incident.properties.status = "New".into();
+        incident.properties.classification = None;
+        incident.properties.classification_reason = None;
+        incident.properties.classification_comment = None;
+        let body = incident.update_body(
+            IncidentStatus::Closed,
+            Some((Classification::BenignPositive, "why".into())),
+            "dfc-sync-closed",
+        );
+        let p = &body["properties"];
+        assert_eq!(
+            body["etag"],
+            json!("\"0300bf09-0000-0000-0000-5c37296e0000\"")
+        );
+        assert_eq!(p["title"], json!("My incident"));
+        assert_eq!(p["severity"], json!("High"));
+        assert_eq!(p["status"], json!("Closed"));
+        assert_eq!(p["classification"], json!("BenignPositive"));
+        assert_eq!(p["classificationReason"], json!("SuspiciousButExpected"));
+        assert_eq!(
+            p["owner"]["objectId"],
+            json!("2046feea-040d-4a46-9e2b-91c2941bfa70")
+        );
+        assert_eq!(
+            p["labels"],
+            json!([{ "labelName": "dfc-sync-closed", "labelType": "User" }])
+        );
+        assert_eq!(p["description"], json!("This is a demo incident"));
+        // Read-only properties are not sent back.
+        assert!(p.get("incidentNumber").is_none() && p.get("additionalData").is_none());
+    }
+
+    #[test]
+    fn next_links_to_other_hosts_are_refused() {
+        let credential: Arc<dyn TokenCredential> =
+            crate::azure::identity::credential(None).unwrap().0;
+        let endpoint = Url::parse("https://management.azure.com").unwrap();
+        let ws = WorkspaceResourceId::parse("/subscriptions/d0cfe6b2-9ac0-4464-9919-dccaee2e48c0/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/ws").unwrap();
+        let client = IncidentsClient::new(
+            &endpoint,
+            &ws,
+            "2025-09-01",
+            credential,
+            "https://management.azure.com/.default",
+        );
+        assert!(
+            client
+                .checked_next_link("https://management.azure.com/x?$skipToken=1")
+                .is_ok()
+        );
+        assert!(client.checked_next_link("https://evil.example/x").is_err());
+        assert!(
+            client
+                .checked_next_link("http://management.azure.com/x")
+                .is_err()
+        );
+        let url = client.url(&IncidentName::parse("abc").unwrap(), &["comments", "c1"]);
+        assert_eq!(
+            url.path(),
+            "/subscriptions/d0cfe6b2-9ac0-4464-9919-dccaee2e48c0/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/ws/providers/Microsoft.SecurityInsights/incidents/abc/comments/c1"
+        );
+        assert_eq!(url.query(), Some("api-version=2025-09-01"));
+    }
+}

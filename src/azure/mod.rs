@@ -1,0 +1,13 @@
+//! The Azure edge: one narrow client per outside service, all built on azure_core's pipeline
+//! (retries with back-off that honour `Retry-After`) and authenticated through azure_identity.
+//!
+//! - [`identity`]: which credential to use, and the bearer-token policy.
+//! - [`logs`]: the Log Analytics query API and the decoding of typed result tables.
+//! - [`incidents`]: the Sentinel incidents REST API (GET/PUT incident, list alerts, PUT comment).
+
+pub mod identity;
+pub mod incidents;
+pub mod logs;
+mod transport;
+
+pub use transport::AzureError;

@@ -1,0 +1,234 @@
+//! Sending one request through an azure_core [`Pipeline`] and turning the answer into either a
+//! status plus body or an [`AzureError`] that says which service failed and how. Status codes are
+//! handled by the callers (a 404 or a 409 is an answer, not a failure), so the pipeline's own
+//! success check is skipped; its retry policy still retries 408/429/5xx and connection errors.
+
+use std::sync::Arc;
+
+use azure_core::{
+    credentials::TokenCredential,
+    error::ErrorKind,
+    http::{
+        ClientOptions, Context, ExponentialRetryOptions, Method, Pipeline, PipelineSendOptions,
+        Request, RetryOptions, Url,
+    },
+    time::Duration,
+};
+
+use super::identity::BearerTokenPolicy;
+
+/// A failure talking to an Azure service.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AzureError {
+    /// The service answered with an error status (after retries where they apply).
+    #[error("{service} answered {status} {code}: {message}")]
+    Status {
+        /// Which service.
+        service: &'static str,
+        /// HTTP status.
+        status: u16,
+        /// The service's error code (`error.code`), or the status text.
+        code: String,
+        /// The service's error message (`error.message`).
+        message: String,
+    },
+    /// No answer: connection refused or reset, timeout, TLS failure.
+    #[error("{service} could not be reached: {message}")]
+    Transport {
+        /// Which service.
+        service: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+    /// No access token could be obtained.
+    #[error("could not get an access token for {service}: {message}")]
+    Credential {
+        /// Which service the token was for.
+        service: &'static str,
+        /// What the credential said.
+        message: String,
+    },
+    /// The answer did not have the documented shape.
+    #[error("{service} sent an answer this tool cannot read: {message}")]
+    Decode {
+        /// Which service.
+        service: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+impl AzureError {
+    /// The HTTP status, when the service answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// A service's answer: status and body.
+#[derive(Debug)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// Decodes the body as JSON of type `T`.
+    pub fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        service: &'static str,
+    ) -> Result<T, AzureError> {
+        serde_json::from_slice(&self.body).map_err(|e| AzureError::Decode {
+            service,
+            message: e.to_string(),
+        })
+    }
+
+    /// Converts an unexpected status into an error carrying the service's `error.code`/`message`.
+    pub fn into_error(self, service: &'static str) -> AzureError {
+        #[derive(serde::Deserialize)]
+        struct Envelope {
+            error: Detail,
+        }
+        #[derive(serde::Deserialize)]
+        struct Detail {
+            code: Option<String>,
+            message: Option<String>,
+        }
+        let parsed = serde_json::from_slice::<Envelope>(&self.body).ok();
+        let reason = azure_core::http::StatusCode::from(self.status)
+            .canonical_reason()
+            .into_owned();
+        let (code, message) = match parsed {
+            Some(Envelope { error }) => (
+                error.code.unwrap_or(reason),
+                error.message.unwrap_or_default(),
+            ),
+            None => (
+                reason,
+                String::from_utf8_lossy(&self.body)
+                    .chars()
+                    .take(300)
+                    .collect(),
+            ),
+        };
+        AzureError::Status {
+            service,
+            status: self.status,
+            code,
+            message,
+        }
+    }
+}
+
+/// One Azure service: a pipeline with retries and a bearer token for the service's audience.
+#[derive(Debug, Clone)]
+pub struct ServiceClient {
+    pipeline: Pipeline,
+    service: &'static str,
+}
+
+impl ServiceClient {
+    /// Builds the pipeline. Retries: exponential from 500 ms, at most 5 retries within 40 s,
+    /// each wait at most 20 s unless the service's `Retry-After` asks for longer.
+    pub fn new(
+        service: &'static str,
+        credential: Arc<dyn TokenCredential>,
+        scope: &'static str,
+    ) -> Self {
+        let options = ClientOptions {
+            retry: RetryOptions::exponential(ExponentialRetryOptions {
+                initial_delay: Duration::milliseconds(500),
+                max_retries: 5,
+                max_total_elapsed: Duration::seconds(40),
+                max_delay: Duration::seconds(20),
+            }),
+            ..ClientOptions::default()
+        };
+        let auth = Arc::new(BearerTokenPolicy::new(credential, scope, service));
+        let pipeline = Pipeline::new(
+            Some(env!("CARGO_PKG_NAME")),
+            Some(env!("CARGO_PKG_VERSION")),
+            options,
+            Vec::new(),
+            vec![auth],
+            None,
+        );
+        Self { pipeline, service }
+    }
+
+    /// Sends one request (with an optional JSON body) and returns the final answer.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer, AzureError> {
+        let mut request = Request::new(url, method);
+        request.insert_header("accept", "application/json");
+        if let Some(body) = body {
+            request.insert_header("content-type", "application/json");
+            let bytes = serde_json::to_vec(body).map_err(|e| AzureError::Decode {
+                service: self.service,
+                message: e.to_string(),
+            })?;
+            request.set_body(bytes);
+        }
+        let options = PipelineSendOptions {
+            skip_checks: true,
+            ..Default::default()
+        };
+        match self
+            .pipeline
+            .send(&Context::new(), &mut request, Some(options))
+            .await
+        {
+            Ok(response) => {
+                let status = u16::from(response.status());
+                let body = response.into_body().to_vec();
+                Ok(Answer { status, body })
+            }
+            Err(error) => Err(self.classify(error)),
+        }
+    }
+
+    fn classify(&self, error: azure_core::Error) -> AzureError {
+        let message = chain(&error);
+        match error.kind() {
+            ErrorKind::Credential => AzureError::Credential {
+                service: self.service,
+                message,
+            },
+            ErrorKind::HttpResponse { status, .. } => AzureError::Status {
+                service: self.service,
+                status: u16::from(*status),
+                code: status.canonical_reason().into_owned(),
+                message,
+            },
+            _ => AzureError::Transport {
+                service: self.service,
+                message,
+            },
+        }
+    }
+}
+
+/// The error and its causes on one line.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}

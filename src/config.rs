@@ -1,0 +1,430 @@
+//! Settings, read once from the environment (Functions app settings) and validated. Every error
+//! names the setting it is about; a required setting never gets a silent default. The handler
+//! still starts and answers the host's readiness probe when settings are wrong: each invocation
+//! then fails with these messages, which is what an operator sees in Application Insights.
+
+use std::fmt;
+
+use azure_core::http::Url;
+
+use crate::domain::{WorkspaceGuid, WorkspaceResourceId};
+
+/// Every app setting the code reads, in the order the README documents them.
+pub const SETTINGS: [&str; 13] = [
+    "SENTINEL_WORKSPACE_ID",
+    "SENTINEL_WORKSPACE_RESOURCE_ID",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLOUD",
+    "ARM_ENDPOINT",
+    "LOG_ANALYTICS_ENDPOINT",
+    "SENTINEL_API_VERSION",
+    "SYNC_SCHEDULE",
+    "SYNC_LOOKBACK_DAYS",
+    "SYNC_DRY_RUN",
+    "SYNC_SKIP_OWNED_INCIDENTS",
+    "SYNC_RUN_BUDGET_SECONDS",
+    "RUST_LOG",
+];
+
+/// Default timer schedule: every 5 minutes (NCRONTAB with seconds).
+pub const DEFAULT_SCHEDULE: &str = "0 */5 * * * *";
+/// Default Sentinel API version.
+pub const DEFAULT_API_VERSION: &str = "2025-09-01";
+/// Default lookback window for alert changes, in days.
+pub const DEFAULT_LOOKBACK_DAYS: u32 = 30;
+/// Default time budget of one reconciliation run, in seconds: a margin under the 5-minute
+/// default function timeout of the Consumption plan.
+pub const DEFAULT_RUN_BUDGET_SECONDS: u64 = 240;
+
+/// The Azure cloud the workspace lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cloud {
+    /// Azure public cloud.
+    Public,
+    /// Azure US Government.
+    UsGov,
+    /// Azure operated by 21Vianet (China).
+    China,
+}
+
+impl Cloud {
+    fn parse(value: &str) -> Option<Self> {
+        match value.to_ascii_lowercase().as_str() {
+            "public" | "azurecloud" => Some(Self::Public),
+            "usgov" | "azureusgovernment" => Some(Self::UsGov),
+            "china" | "azurechinacloud" => Some(Self::China),
+            _ => None,
+        }
+    }
+
+    /// Resource Manager endpoint.
+    pub fn arm_endpoint(self) -> &'static str {
+        match self {
+            Self::Public => "https://management.azure.com",
+            Self::UsGov => "https://management.usgovcloudapi.net",
+            Self::China => "https://management.chinacloudapi.cn",
+        }
+    }
+
+    /// Token scope for Resource Manager.
+    pub fn arm_scope(self) -> &'static str {
+        match self {
+            Self::Public => "https://management.azure.com/.default",
+            Self::UsGov => "https://management.usgovcloudapi.net/.default",
+            Self::China => "https://management.chinacloudapi.cn/.default",
+        }
+    }
+
+    /// Log Analytics query endpoint.
+    pub fn log_analytics_endpoint(self) -> &'static str {
+        match self {
+            Self::Public => "https://api.loganalytics.io",
+            Self::UsGov => "https://api.loganalytics.us",
+            Self::China => "https://api.loganalytics.azure.cn",
+        }
+    }
+
+    /// Token scope for Log Analytics.
+    pub fn log_analytics_scope(self) -> &'static str {
+        match self {
+            Self::Public => "https://api.loganalytics.io/.default",
+            Self::UsGov => "https://api.loganalytics.us/.default",
+            Self::China => "https://api.loganalytics.azure.cn/.default",
+        }
+    }
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `SENTINEL_WORKSPACE_ID`: Log Analytics workspace GUID, for the query API.
+    pub workspace_id: WorkspaceGuid,
+    /// `SENTINEL_WORKSPACE_RESOURCE_ID`: the workspace's ARM id, for the Sentinel API.
+    pub workspace: WorkspaceResourceId,
+    /// `AZURE_CLIENT_ID`: client id of a user-assigned managed identity, if one is used.
+    pub client_id: Option<String>,
+    /// `AZURE_CLOUD`.
+    pub cloud: Cloud,
+    /// `ARM_ENDPOINT`, or the cloud's.
+    pub arm_endpoint: Url,
+    /// `LOG_ANALYTICS_ENDPOINT`, or the cloud's.
+    pub log_analytics_endpoint: Url,
+    /// `SENTINEL_API_VERSION`.
+    pub api_version: String,
+    /// `SYNC_SCHEDULE`, as the host reads it for the timer.
+    pub schedule: String,
+    /// `SYNC_LOOKBACK_DAYS`.
+    pub lookback_days: u32,
+    /// `SYNC_DRY_RUN`: decide and log, write nothing.
+    pub dry_run: bool,
+    /// `SYNC_SKIP_OWNED_INCIDENTS`.
+    pub skip_owned: bool,
+    /// `SYNC_RUN_BUDGET_SECONDS`: a run stops starting new work after this long.
+    pub run_budget_seconds: u64,
+}
+
+/// One problem with one setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingError {
+    /// The app setting's name.
+    pub setting: &'static str,
+    /// What is wrong and what is expected.
+    pub problem: String,
+}
+
+impl fmt::Display for SettingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "app setting {}: {}", self.setting, self.problem)
+    }
+}
+
+/// All problems found in the settings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError(pub Vec<SettingError>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        write!(f, "invalid configuration: {}", parts.join("; "))
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment in production, a map in tests).
+    /// Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mut errors = Vec::new();
+        let mut fail =
+            |setting: &'static str, problem: String| errors.push(SettingError { setting, problem });
+
+        let workspace_id = match get("SENTINEL_WORKSPACE_ID") {
+            None => {
+                fail("SENTINEL_WORKSPACE_ID", "missing; set it to the Log Analytics workspace id (a GUID, 'Workspace ID' on the workspace's Overview page)".into());
+                None
+            }
+            Some(v) => WorkspaceGuid::parse(&v)
+                .map_err(|e| fail("SENTINEL_WORKSPACE_ID", e.problem))
+                .ok(),
+        };
+        let workspace = match get("SENTINEL_WORKSPACE_RESOURCE_ID") {
+            None => {
+                fail("SENTINEL_WORKSPACE_RESOURCE_ID", "missing; set it to the workspace's resource id (/subscriptions/…/resourceGroups/…/providers/Microsoft.OperationalInsights/workspaces/…)".into());
+                None
+            }
+            Some(v) => WorkspaceResourceId::parse(&v)
+                .map_err(|e| fail("SENTINEL_WORKSPACE_RESOURCE_ID", e.problem))
+                .ok(),
+        };
+        let client_id = match get("AZURE_CLIENT_ID") {
+            Some(v) if !crate::domain::is_guid(&v) => {
+                fail(
+                    "AZURE_CLIENT_ID",
+                    format!(
+                        "{v:?} is not a GUID; set the client id of the user-assigned identity, or leave it empty for the system-assigned identity"
+                    ),
+                );
+                None
+            }
+            other => other,
+        };
+        let cloud = match get("AZURE_CLOUD") {
+            None => Cloud::Public,
+            Some(v) => Cloud::parse(&v).unwrap_or_else(|| {
+                fail(
+                    "AZURE_CLOUD",
+                    format!("{v:?} is not one of public, usgov, china"),
+                );
+                Cloud::Public
+            }),
+        };
+        let arm_endpoint = endpoint(get("ARM_ENDPOINT"), cloud.arm_endpoint())
+            .map_err(|p| fail("ARM_ENDPOINT", p))
+            .ok();
+        let log_analytics_endpoint = endpoint(
+            get("LOG_ANALYTICS_ENDPOINT"),
+            cloud.log_analytics_endpoint(),
+        )
+        .map_err(|p| fail("LOG_ANALYTICS_ENDPOINT", p))
+        .ok();
+        let api_version = get("SENTINEL_API_VERSION").unwrap_or_else(|| DEFAULT_API_VERSION.into());
+        if !is_api_version(&api_version) {
+            fail(
+                "SENTINEL_API_VERSION",
+                format!(
+                    "{api_version:?} is not an API version like 2025-09-01 or 2025-07-01-preview"
+                ),
+            );
+        }
+        let schedule = get("SYNC_SCHEDULE").unwrap_or_else(|| DEFAULT_SCHEDULE.into());
+        if let Err(p) = check_schedule(&schedule) {
+            fail("SYNC_SCHEDULE", p);
+        }
+        let lookback_days = number(get("SYNC_LOOKBACK_DAYS"), DEFAULT_LOOKBACK_DAYS, 1, 3650)
+            .map_err(|p| fail("SYNC_LOOKBACK_DAYS", p))
+            .unwrap_or(DEFAULT_LOOKBACK_DAYS);
+        let dry_run = boolean(get("SYNC_DRY_RUN"))
+            .map_err(|p| fail("SYNC_DRY_RUN", p))
+            .unwrap_or(false);
+        let skip_owned = boolean(get("SYNC_SKIP_OWNED_INCIDENTS"))
+            .map_err(|p| fail("SYNC_SKIP_OWNED_INCIDENTS", p))
+            .unwrap_or(false);
+        let run_budget_seconds = number(
+            get("SYNC_RUN_BUDGET_SECONDS"),
+            DEFAULT_RUN_BUDGET_SECONDS,
+            10,
+            3600,
+        )
+        .map_err(|p| fail("SYNC_RUN_BUDGET_SECONDS", p))
+        .unwrap_or(DEFAULT_RUN_BUDGET_SECONDS);
+
+        match (
+            workspace_id,
+            workspace,
+            arm_endpoint,
+            log_analytics_endpoint,
+        ) {
+            (
+                Some(workspace_id),
+                Some(workspace),
+                Some(arm_endpoint),
+                Some(log_analytics_endpoint),
+            ) if errors.is_empty() => Ok(Self {
+                workspace_id,
+                workspace,
+                client_id,
+                cloud,
+                arm_endpoint,
+                log_analytics_endpoint,
+                api_version,
+                schedule,
+                lookback_days,
+                dry_run,
+                skip_owned,
+                run_budget_seconds,
+            }),
+            _ => Err(ConfigError(errors)),
+        }
+    }
+}
+
+/// An endpoint override: https anywhere, http only to a loopback host (for local doubles).
+fn endpoint(value: Option<String>, default: &str) -> Result<Url, String> {
+    let text = value.unwrap_or_else(|| default.to_owned());
+    let url = Url::parse(&text).map_err(|e| format!("{text:?} is not a URL ({e})"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(format!(
+                "{text:?} uses http://, which is allowed only for a loopback host (127.0.0.1, ::1, localhost)"
+            ));
+        }
+        other => return Err(format!("{text:?} has scheme {other:?}; use https://")),
+    }
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(format!(
+            "{text:?} must be a plain base URL without credentials, query or fragment"
+        ));
+    }
+    Ok(url)
+}
+
+fn is_api_version(v: &str) -> bool {
+    let (date, suffix) = v.split_at(v.len().min(10));
+    chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_ok()
+        && (suffix.is_empty() || suffix == "-preview")
+}
+
+/// The host accepts a 6-field NCRONTAB, a 5-field cron, or a TimeSpan such as `00:05:00`.
+fn check_schedule(s: &str) -> Result<(), String> {
+    let fields = s.split_whitespace().count();
+    let timespan = s.split(':').count() == 3
+        && s.split(':')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit() || c == '.'));
+    if fields == 5 || fields == 6 || timespan {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is neither an NCRONTAB expression ('0 */5 * * * *') nor a TimeSpan ('00:05:00')"
+        ))
+    }
+}
+
+fn number<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(
+    value: Option<String>,
+    default: T,
+    min: T,
+    max: T,
+) -> Result<T, String> {
+    let Some(v) = value else { return Ok(default) };
+    match v.parse::<T>() {
+        Ok(n) if n >= min && n <= max => Ok(n),
+        _ => Err(format!("{v:?} is not a whole number from {min} to {max}")),
+    }
+}
+
+fn boolean(value: Option<String>) -> Result<bool, String> {
+    match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(false),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some("false" | "0" | "no") => Ok(false),
+        Some(other) => Err(format!("{other:?} is not true or false")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn base() -> HashMap<&'static str, String> {
+        HashMap::from([
+            ("SENTINEL_WORKSPACE_ID", "c8c99641-985d-4e4e-8e91-fb3466cd0e5b".to_owned()),
+            (
+                "SENTINEL_WORKSPACE_RESOURCE_ID",
+                "/subscriptions/d0cfe6b2-9ac0-4464-9919-dccaee2e48c0/resourceGroups/myRg/providers/Microsoft.OperationalInsights/workspaces/myWorkspace".to_owned(),
+            ),
+        ])
+    }
+
+    fn load(map: &HashMap<&'static str, String>) -> Result<Config, ConfigError> {
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_to_optional_settings_only() {
+        let c = load(&base()).unwrap();
+        assert_eq!(c.cloud, Cloud::Public);
+        assert_eq!(c.arm_endpoint.as_str(), "https://management.azure.com/");
+        assert_eq!(c.api_version, "2025-09-01");
+        assert_eq!(c.lookback_days, 30);
+        assert_eq!(c.schedule, DEFAULT_SCHEDULE);
+        assert!(!c.dry_run && !c.skip_owned);
+    }
+
+    #[test]
+    fn every_error_names_its_setting() {
+        let err = load(&HashMap::new()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("SENTINEL_WORKSPACE_ID: missing"), "{text}");
+        assert!(
+            text.contains("SENTINEL_WORKSPACE_RESOURCE_ID: missing"),
+            "{text}"
+        );
+
+        for (key, value) in [
+            ("SENTINEL_WORKSPACE_ID", "not-a-guid"),
+            ("AZURE_CLIENT_ID", "x"),
+            ("AZURE_CLOUD", "mars"),
+            ("ARM_ENDPOINT", "http://example.com"),
+            ("LOG_ANALYTICS_ENDPOINT", "ftp://127.0.0.1"),
+            ("SENTINEL_API_VERSION", "latest"),
+            ("SYNC_SCHEDULE", "every five minutes"),
+            ("SYNC_LOOKBACK_DAYS", "0"),
+            ("SYNC_DRY_RUN", "maybe"),
+            ("SYNC_SKIP_OWNED_INCIDENTS", "2"),
+            ("SYNC_RUN_BUDGET_SECONDS", "-5"),
+        ] {
+            let mut m = base();
+            m.insert(key, value.into());
+            let err = load(&m).unwrap_err();
+            assert_eq!(err.0.len(), 1, "{key}: {err}");
+            assert_eq!(err.0[0].setting, key);
+        }
+    }
+
+    #[test]
+    fn loopback_http_overrides_and_sovereign_clouds_are_accepted() {
+        let mut m = base();
+        m.insert("ARM_ENDPOINT", "http://127.0.0.1:8080".into());
+        m.insert("LOG_ANALYTICS_ENDPOINT", "http://localhost:9".into());
+        m.insert("AZURE_CLOUD", "usgov".into());
+        m.insert("SYNC_SCHEDULE", "00:05:00".into());
+        let c = load(&m).unwrap();
+        assert_eq!(c.arm_endpoint.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(
+            c.cloud.log_analytics_scope(),
+            "https://api.loganalytics.us/.default"
+        );
+    }
+}
