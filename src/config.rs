@@ -158,14 +158,9 @@ impl Config {
     /// Reads settings through `lookup` (the environment in production, a map in tests).
     /// Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let mut errors = Vec::new();
-        let mut fail =
-            |setting: &'static str, problem: String| errors.push(SettingError { setting, problem });
+        let mut fail = |setting: &'static str, problem: String| errors.push(SettingError { setting, problem });
 
         let workspace_id = match get("SENTINEL_WORKSPACE_ID") {
             None => {
@@ -200,29 +195,21 @@ impl Config {
         let cloud = match get("AZURE_CLOUD") {
             None => Cloud::Public,
             Some(v) => Cloud::parse(&v).unwrap_or_else(|| {
-                fail(
-                    "AZURE_CLOUD",
-                    format!("{v:?} is not one of public, usgov, china"),
-                );
+                fail("AZURE_CLOUD", format!("{v:?} is not one of public, usgov, china"));
                 Cloud::Public
             }),
         };
         let arm_endpoint = endpoint(get("ARM_ENDPOINT"), cloud.arm_endpoint())
             .map_err(|p| fail("ARM_ENDPOINT", p))
             .ok();
-        let log_analytics_endpoint = endpoint(
-            get("LOG_ANALYTICS_ENDPOINT"),
-            cloud.log_analytics_endpoint(),
-        )
-        .map_err(|p| fail("LOG_ANALYTICS_ENDPOINT", p))
-        .ok();
+        let log_analytics_endpoint = endpoint(get("LOG_ANALYTICS_ENDPOINT"), cloud.log_analytics_endpoint())
+            .map_err(|p| fail("LOG_ANALYTICS_ENDPOINT", p))
+            .ok();
         let api_version = get("SENTINEL_API_VERSION").unwrap_or_else(|| DEFAULT_API_VERSION.into());
         if !is_api_version(&api_version) {
             fail(
                 "SENTINEL_API_VERSION",
-                format!(
-                    "{api_version:?} is not an API version like 2025-09-01 or 2025-07-01-preview"
-                ),
+                format!("{api_version:?} is not an API version like 2025-09-01 or 2025-07-01-preview"),
             );
         }
         let schedule = get("SYNC_SCHEDULE").unwrap_or_else(|| DEFAULT_SCHEDULE.into());
@@ -238,40 +225,29 @@ impl Config {
         let skip_owned = boolean(get("SYNC_SKIP_OWNED_INCIDENTS"))
             .map_err(|p| fail("SYNC_SKIP_OWNED_INCIDENTS", p))
             .unwrap_or(false);
-        let run_budget_seconds = number(
-            get("SYNC_RUN_BUDGET_SECONDS"),
-            DEFAULT_RUN_BUDGET_SECONDS,
-            10,
-            3600,
-        )
-        .map_err(|p| fail("SYNC_RUN_BUDGET_SECONDS", p))
-        .unwrap_or(DEFAULT_RUN_BUDGET_SECONDS);
+        let run_budget_seconds = number(get("SYNC_RUN_BUDGET_SECONDS"), DEFAULT_RUN_BUDGET_SECONDS, 10, 3600)
+            .map_err(|p| fail("SYNC_RUN_BUDGET_SECONDS", p))
+            .unwrap_or(DEFAULT_RUN_BUDGET_SECONDS);
 
-        match (
-            workspace_id,
-            workspace,
-            arm_endpoint,
-            log_analytics_endpoint,
-        ) {
-            (
-                Some(workspace_id),
-                Some(workspace),
-                Some(arm_endpoint),
-                Some(log_analytics_endpoint),
-            ) if errors.is_empty() => Ok(Self {
-                workspace_id,
-                workspace,
-                client_id,
-                cloud,
-                arm_endpoint,
-                log_analytics_endpoint,
-                api_version,
-                schedule,
-                lookback_days,
-                dry_run,
-                skip_owned,
-                run_budget_seconds,
-            }),
+        match (workspace_id, workspace, arm_endpoint, log_analytics_endpoint) {
+            (Some(workspace_id), Some(workspace), Some(arm_endpoint), Some(log_analytics_endpoint))
+                if errors.is_empty() =>
+            {
+                Ok(Self {
+                    workspace_id,
+                    workspace,
+                    client_id,
+                    cloud,
+                    arm_endpoint,
+                    log_analytics_endpoint,
+                    api_version,
+                    schedule,
+                    lookback_days,
+                    dry_run,
+                    skip_owned,
+                    run_budget_seconds,
+                })
+            }
             _ => Err(ConfigError(errors)),
         }
     }
@@ -297,11 +273,7 @@ fn endpoint(value: Option<String>, default: &str) -> Result<Url, String> {
         }
         other => return Err(format!("{text:?} has scheme {other:?}; use https://")),
     }
-    if url.query().is_some()
-        || url.fragment().is_some()
-        || !url.username().is_empty()
-        || url.password().is_some()
-    {
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
         return Err(format!(
             "{text:?} must be a plain base URL without credentials, query or fragment"
         ));
@@ -311,8 +283,7 @@ fn endpoint(value: Option<String>, default: &str) -> Result<Url, String> {
 
 fn is_api_version(v: &str) -> bool {
     let (date, suffix) = v.split_at(v.len().min(10));
-    chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_ok()
-        && (suffix.is_empty() || suffix == "-preview")
+    chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_ok() && (suffix.is_empty() || suffix == "-preview")
 }
 
 /// The host accepts a 6-field NCRONTAB, a 5-field cron, or a TimeSpan such as `00:05:00`.
@@ -387,10 +358,7 @@ mod tests {
         let err = load(&HashMap::new()).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("SENTINEL_WORKSPACE_ID: missing"), "{text}");
-        assert!(
-            text.contains("SENTINEL_WORKSPACE_RESOURCE_ID: missing"),
-            "{text}"
-        );
+        assert!(text.contains("SENTINEL_WORKSPACE_RESOURCE_ID: missing"), "{text}");
 
         for (key, value) in [
             ("SENTINEL_WORKSPACE_ID", "not-a-guid"),
@@ -422,9 +390,6 @@ mod tests {
         m.insert("SYNC_SCHEDULE", "00:05:00".into());
         let c = load(&m).unwrap();
         assert_eq!(c.arm_endpoint.as_str(), "http://127.0.0.1:8080/");
-        assert_eq!(
-            c.cloud.log_analytics_scope(),
-            "https://api.loganalytics.us/.default"
-        );
+        assert_eq!(c.cloud.log_analytics_scope(), "https://api.loganalytics.us/.default");
     }
 }

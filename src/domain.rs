@@ -41,10 +41,7 @@ impl IncidentStatus {
             "New" => Ok(Self::New),
             "Active" => Ok(Self::Active),
             "Closed" => Ok(Self::Closed),
-            other => Err(ParseError::new(
-                "incident status",
-                format!("unknown value {other:?}"),
-            )),
+            other => Err(ParseError::new("incident status", format!("unknown value {other:?}"))),
         }
     }
 
@@ -234,7 +231,8 @@ impl WorkspaceResourceId {
     /// Parses a workspace ARM id. Segment keywords are matched case-insensitively, as ARM does.
     pub fn parse(value: &str) -> Result<Self, ParseError> {
         const WHAT: &str = "workspace resource id";
-        let expected = "/subscriptions/<guid>/resourceGroups/<name>/providers/Microsoft.OperationalInsights/workspaces/<name>";
+        let expected =
+            "/subscriptions/<guid>/resourceGroups/<name>/providers/Microsoft.OperationalInsights/workspaces/<name>";
         let parts: Vec<&str> = value.trim_end_matches('/').split('/').collect();
         let shape_ok = parts.len() == 9
             && parts[0].is_empty()
@@ -296,14 +294,9 @@ impl WorkspaceResourceId {
 
     /// Same workspace? ARM names are case-insensitive.
     pub fn same_as(&self, other: &Self) -> bool {
-        self.subscription_id
-            .eq_ignore_ascii_case(&other.subscription_id)
-            && self
-                .resource_group
-                .eq_ignore_ascii_case(&other.resource_group)
-            && self
-                .workspace_name
-                .eq_ignore_ascii_case(&other.workspace_name)
+        self.subscription_id.eq_ignore_ascii_case(&other.subscription_id)
+            && self.resource_group.eq_ignore_ascii_case(&other.resource_group)
+            && self.workspace_name.eq_ignore_ascii_case(&other.workspace_name)
     }
 }
 
@@ -332,10 +325,9 @@ impl IncidentArmId {
                 "expected <workspace id>/providers/Microsoft.SecurityInsights/Incidents/<name>",
             ));
         }
-        let workspace = WorkspaceResourceId::parse(&parts[..9].join("/"))
-            .map_err(|e| ParseError::new(WHAT, e.problem))?;
-        let name =
-            IncidentName::parse(parts[12]).map_err(|e| ParseError::new(WHAT, e.to_string()))?;
+        let workspace =
+            WorkspaceResourceId::parse(&parts[..9].join("/")).map_err(|e| ParseError::new(WHAT, e.problem))?;
+        let name = IncidentName::parse(parts[12]).map_err(|e| ParseError::new(WHAT, e.to_string()))?;
         Ok(Self { workspace, name })
     }
 }
@@ -372,29 +364,21 @@ mod tests {
         let ws = WorkspaceResourceId::parse(&WS.to_lowercase()).unwrap();
         assert_eq!(ws.workspace_name, "myworkspace");
         assert!(ws.same_as(&WorkspaceResourceId::parse(WS).unwrap()));
-        assert!(WorkspaceResourceId::parse("/subscriptions/x/resourceGroups/a/providers/Microsoft.OperationalInsights/workspaces/b").is_err());
+        assert!(
+            WorkspaceResourceId::parse(
+                "/subscriptions/x/resourceGroups/a/providers/Microsoft.OperationalInsights/workspaces/b"
+            )
+            .is_err()
+        );
         assert!(WorkspaceResourceId::parse(&format!("{WS}/extra")).is_err());
         assert!(WorkspaceResourceId::parse("").is_err());
     }
 
     #[test]
     fn incident_arm_ids_split_into_workspace_and_name() {
-        let id = IncidentArmId::parse(&format!(
-            "{WS}/providers/Microsoft.SecurityInsights/Incidents/abc-1"
-        ))
-        .unwrap();
+        let id = IncidentArmId::parse(&format!("{WS}/providers/Microsoft.SecurityInsights/Incidents/abc-1")).unwrap();
         assert_eq!(id.name.as_str(), "abc-1");
-        assert!(
-            IncidentArmId::parse(&format!(
-                "{WS}/providers/Microsoft.SecurityInsights/Incidents/../x"
-            ))
-            .is_err()
-        );
-        assert!(
-            IncidentArmId::parse(&format!(
-                "{WS}/providers/Microsoft.SecurityInsights/alertRules/abc"
-            ))
-            .is_err()
-        );
+        assert!(IncidentArmId::parse(&format!("{WS}/providers/Microsoft.SecurityInsights/Incidents/../x")).is_err());
+        assert!(IncidentArmId::parse(&format!("{WS}/providers/Microsoft.SecurityInsights/alertRules/abc")).is_err());
     }
 }

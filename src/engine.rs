@@ -254,10 +254,7 @@ impl CallCounter {
         }
     }
     fn take(&self) -> BTreeMap<String, usize> {
-        self.0
-            .lock()
-            .map(|mut m| std::mem::take(&mut *m))
-            .unwrap_or_default()
+        self.0.lock().map(|mut m| std::mem::take(&mut *m)).unwrap_or_default()
     }
 }
 
@@ -303,22 +300,13 @@ pub fn candidates_from(table: &Table) -> Result<Vec<Candidate>, AzureError> {
                 let owner = r.dynamic(row, c_owner)?;
                 let has_owner = ["objectId", "email", "assignedTo", "userPrincipalName"]
                     .iter()
-                    .any(|k| {
-                        owner
-                            .get(k)
-                            .and_then(|v| v.as_str())
-                            .is_some_and(|s| !s.is_empty())
-                    });
+                    .any(|k| owner.get(k).and_then(|v| v.as_str()).is_some_and(|s| !s.is_empty()));
                 let labels = r
                     .dynamic(row, c_labels)?
                     .as_array()
                     .map(|a| {
                         a.iter()
-                            .filter_map(|l| {
-                                l.get("labelName")
-                                    .and_then(|n| n.as_str())
-                                    .map(str::to_owned)
-                            })
+                            .filter_map(|l| l.get("labelName").and_then(|n| n.as_str()).map(str::to_owned))
                             .collect()
                     })
                     .unwrap_or_default();
@@ -337,9 +325,7 @@ pub fn candidates_from(table: &Table) -> Result<Vec<Candidate>, AzureError> {
         let Some(alert_id) = r.string(row, c_alert)? else {
             continue;
         };
-        let status = r
-            .string(row, c_alert_status)?
-            .map(|s| AlertStatus::parse_lenient(&s));
+        let status = r.string(row, c_alert_status)?.map(|s| AlertStatus::parse_lenient(&s));
         let product = r.string(row, c_product)?;
         if !candidate.alerts.iter().any(|(id, _, _)| *id == alert_id) {
             candidate.alerts.push((alert_id, status, product));
@@ -375,18 +361,12 @@ impl Engine {
 
     /// One reconciliation of the whole workspace.
     pub async fn reconcile(&self, run_id: String) -> RunSummary {
-        let mut summary =
-            RunSummary::start(run_id, self.options.dry_run, self.options.lookback_days);
+        let mut summary = RunSummary::start(run_id, self.options.dry_run, self.options.lookback_days);
         let deadline = tokio::time::Instant::now() + self.options.run_budget;
         tracing::info!(run_id = %summary.run_id, dry_run = self.options.dry_run, lookback_days = self.options.lookback_days, "run started");
         let query = queries::sync_candidates(self.options.lookback_days);
         self.calls.add("query");
-        let candidates = match self
-            .logs
-            .query(&query)
-            .await
-            .and_then(|t| candidates_from(&t))
-        {
+        let candidates = match self.logs.query(&query).await.and_then(|t| candidates_from(&t)) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(run_id = %summary.run_id, error = %e, "run failed: the candidate query did not complete; nothing was changed");
@@ -406,13 +386,15 @@ impl Engine {
                         let mut r = IncidentReport::new(&candidate.name, candidate.number);
                         r.action = Action::NotReached;
                         r.reason = "budget".into();
-                        r.detail = "the run's time budget (SYNC_RUN_BUDGET_SECONDS) ran out before this incident".into();
+                        r.detail =
+                            "the run's time budget (SYNC_RUN_BUDGET_SECONDS) ran out before this incident".into();
                         return r;
                     }
                     let report = match tokio::time::timeout_at(deadline, self.sync_candidate(&candidate)).await {
                         Ok(r) => r,
-                        Err(_) => IncidentReport::new(&candidate.name, candidate.number)
-                            .failed("the run's time budget (SYNC_RUN_BUDGET_SECONDS) ran out while syncing this incident"),
+                        Err(_) => IncidentReport::new(&candidate.name, candidate.number).failed(
+                            "the run's time budget (SYNC_RUN_BUDGET_SECONDS) ran out while syncing this incident",
+                        ),
                     };
                     log_report(&run_id, &report);
                     report
@@ -460,9 +442,7 @@ impl Engine {
                 })
             })
             .collect();
-        if let Decision::Leave(reason) =
-            policy::decide(&candidate.state, &seen, self.options.policy)
-        {
+        if let Decision::Leave(reason) = policy::decide(&candidate.state, &seen, self.options.policy) {
             let mut report = IncidentReport::new(&candidate.name, candidate.number);
             report.status_before = Some(candidate.state.status);
             report.alerts = seen;
@@ -509,10 +489,7 @@ impl Engine {
                 }
                 Err(e) => return report.failed(e),
             };
-            report.incident_number = incident
-                .properties
-                .incident_number
-                .or(report.incident_number);
+            report.incident_number = incident.properties.incident_number.or(report.incident_number);
             let status = match incident.status() {
                 Ok(s) => s,
                 Err(e) => return report.failed(e),
@@ -593,7 +570,9 @@ impl Engine {
                 Err(e) => return report.failed(e),
             }
         }
-        report.failed(format!("the incident kept changing: {MAX_ATTEMPTS} writes in a row hit a newer version (409); will retry next run"))
+        report.failed(format!(
+            "the incident kept changing: {MAX_ATTEMPTS} writes in a row hit a newer version (409); will retry next run"
+        ))
     }
 
     /// Adds the audit comment. Its id is derived from the incident and the transition, so a
@@ -610,18 +589,10 @@ impl Engine {
             Decision::Close(_) => "closed",
             _ => "activated",
         };
-        let comment_id = uuid::Uuid::new_v5(
-            &COMMENT_NAMESPACE,
-            format!("{name}/{transition}").as_bytes(),
-        )
-        .to_string();
+        let comment_id = uuid::Uuid::new_v5(&COMMENT_NAMESPACE, format!("{name}/{transition}").as_bytes()).to_string();
         let message = policy::audit_comment(decision, previous, alerts);
         self.calls.add("comment");
-        if let Err(e) = self
-            .incidents
-            .put_comment(name, &comment_id, &message)
-            .await
-        {
+        if let Err(e) = self.incidents.put_comment(name, &comment_id, &message).await {
             // The status change stands (it is what the alerts say); the missing audit comment is
             // a failure the run reports, so an operator sees it.
             report.action = Action::Failed;
@@ -636,8 +607,7 @@ impl Engine {
 }
 
 /// Namespace of the deterministic audit-comment ids.
-const COMMENT_NAMESPACE: uuid::Uuid =
-    uuid::Uuid::from_u128(0x6d1f_5c3e_9a0b_4f7e_8b2c_d4e5_f6a7_b8c9);
+const COMMENT_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6d1f_5c3e_9a0b_4f7e_8b2c_d4e5_f6a7_b8c9);
 
 fn reason_code(decision: Decision) -> &'static str {
     match decision {
@@ -761,11 +731,6 @@ mod tests {
         assert!(candidates_from(&t).is_err());
         let mut t = table(vec![]);
         t.columns.retain(|c| c.name != "AlertStatus");
-        assert!(
-            candidates_from(&t)
-                .unwrap_err()
-                .to_string()
-                .contains("AlertStatus")
-        );
+        assert!(candidates_from(&t).unwrap_err().to_string().contains("AlertStatus"));
     }
 }

@@ -90,8 +90,7 @@ async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response {
     let method = request.method().clone();
     // Only the path is logged: the query may carry the function key (`code`).
     let path = request.uri().path().to_owned();
-    let invocation_id =
-        header_text(request.headers(), "x-azure-functions-invocationid").unwrap_or_default();
+    let invocation_id = header_text(request.headers(), "x-azure-functions-invocationid").unwrap_or_default();
     let route = path.to_ascii_lowercase();
     let response = match (route.trim_end_matches('/'), &method) {
         ("", &Method::GET) => json_response(StatusCode::OK, json!({ "status": "ready" })),
@@ -101,19 +100,14 @@ async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response {
             json_response(status, body)
         }
         ("/securityalertwebhook", &Method::POST) => envelope_webhook(&app, request).await,
-        ("" | "/synctimer" | "/api/securityalertwebhook" | "/securityalertwebhook", _) => {
-            json_response(
-                StatusCode::METHOD_NOT_ALLOWED,
-                error_body(
-                    "method-not-allowed",
-                    &format!("{method} is not supported here; use POST"),
-                ),
-            )
-        }
-        _ => json_response(
-            StatusCode::NOT_FOUND,
-            error_body("not-found", "no such function"),
+        ("" | "/synctimer" | "/api/securityalertwebhook" | "/securityalertwebhook", _) => json_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            error_body(
+                "method-not-allowed",
+                &format!("{method} is not supported here; use POST"),
+            ),
         ),
+        _ => json_response(StatusCode::NOT_FOUND, error_body("not-found", "no such function")),
     };
     if route != "/" {
         tracing::info!(%method, path = %path, status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, invocation_id = %invocation_id, "request handled");
@@ -122,19 +116,11 @@ async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response {
 }
 
 fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
 fn json_response(status: StatusCode, body: Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 fn error_body(code: &str, message: &str) -> Value {
@@ -150,13 +136,10 @@ struct TimerInfo {
 
 fn timer_info(envelope: &Value) -> TimerInfo {
     // The binding name is the app's choice; take the first Data value that looks like TimerInfo.
-    let timer = envelope
-        .get("Data")
-        .and_then(Value::as_object)
-        .and_then(|d| {
-            d.values()
-                .find(|v| v.get("IsPastDue").is_some() || v.get("ScheduleStatus").is_some())
-        });
+    let timer = envelope.get("Data").and_then(Value::as_object).and_then(|d| {
+        d.values()
+            .find(|v| v.get("IsPastDue").is_some() || v.get("ScheduleStatus").is_some())
+    });
     let Some(timer) = timer else {
         return TimerInfo::default();
     };
@@ -168,10 +151,7 @@ fn timer_info(envelope: &Value) -> TimerInfo {
         .filter(|l| !l.starts_with("0001-01-01"))
         .map(str::to_owned);
     TimerInfo {
-        is_past_due: timer
-            .get("IsPastDue")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        is_past_due: timer.get("IsPastDue").and_then(Value::as_bool).unwrap_or(false),
         last,
     }
 }
@@ -182,9 +162,7 @@ async fn sync_timer(app: &App, request: Request, invocation_id: &str) -> Respons
         Err(e) => {
             return invocation(
                 StatusCode::BAD_REQUEST,
-                vec![format!(
-                    "SyncTimer: could not read the invocation body: {e}"
-                )],
+                vec![format!("SyncTimer: could not read the invocation body: {e}")],
                 json!({ "status": "failed" }),
             );
         }
@@ -215,8 +193,7 @@ async fn sync_timer(app: &App, request: Request, invocation_id: &str) -> Respons
         }
     };
     let Ok(_guard) = app.run_lock.try_lock() else {
-        let line =
-            "SyncTimer: skipped: a reconciliation is already running in this process".to_owned();
+        let line = "SyncTimer: skipped: a reconciliation is already running in this process".to_owned();
         tracing::warn!(invocation_id, "{line}");
         return invocation(
             StatusCode::OK,
@@ -233,11 +210,7 @@ async fn sync_timer(app: &App, request: Request, invocation_id: &str) -> Respons
         "SyncTimer: run {run_id} started (IsPastDue={}, last run {}, dry run {})",
         timer.is_past_due,
         timer.last.as_deref().unwrap_or("none recorded"),
-        if engine.options().dry_run {
-            "on"
-        } else {
-            "off"
-        }
+        if engine.options().dry_run { "on" } else { "off" }
     )];
     let summary = engine.reconcile(run_id).await;
     logs.extend(summary_lines(&summary));
@@ -246,11 +219,7 @@ async fn sync_timer(app: &App, request: Request, invocation_id: &str) -> Respons
     } else {
         StatusCode::OK
     };
-    invocation(
-        status,
-        logs,
-        serde_json::to_value(&summary).unwrap_or(Value::Null),
-    )
+    invocation(status, logs, serde_json::to_value(&summary).unwrap_or(Value::Null))
 }
 
 fn invocation(status: StatusCode, logs: Vec<String>, return_value: Value) -> Response {
@@ -271,11 +240,7 @@ pub fn summary_lines(summary: &RunSummary) -> Vec<String> {
     if let Some(error) = &summary.error {
         lines.push(format!("SyncTimer: run {} failed: {error}", summary.run_id));
     }
-    let skipped: Vec<String> = summary
-        .skipped
-        .iter()
-        .map(|(k, v)| format!("{k} {v}"))
-        .collect();
+    let skipped: Vec<String> = summary.skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();
     lines.push(format!(
         "SyncTimer: run {} {}: {} candidates, {} {} ({} closed, {} activated), {} unchanged{}, {} failed, {} not reached, {} ms",
         summary.run_id,
@@ -298,10 +263,7 @@ pub fn summary_lines(summary: &RunSummary) -> Vec<String> {
 pub fn report_line(r: &IncidentReport) -> String {
     let before = r.status_before.map(|s| s.as_str()).unwrap_or("?");
     let after = r.status_after.map(|s| s.as_str()).unwrap_or("?");
-    let number = r
-        .incident_number
-        .map(|n| format!("#{n} "))
-        .unwrap_or_default();
+    let number = r.incident_number.map(|n| format!("#{n} ")).unwrap_or_default();
     format!(
         "incident {number}({}) {}: {before} → {after} ({}: {})",
         r.incident,
@@ -326,12 +288,7 @@ async fn forwarded_webhook(app: &App, request: Request) -> (StatusCode, Value) {
             );
         }
     };
-    webhook_core(
-        app,
-        header_text(&parts.headers, "content-type").as_deref(),
-        bytes,
-    )
-    .await
+    webhook_core(app, header_text(&parts.headers, "content-type").as_deref(), bytes).await
 }
 
 /// Envelope mode: the caller's request is inside `Data.req`; the reply goes in `Outputs.res`.
@@ -344,10 +301,7 @@ async fn envelope_webhook(app: &App, request: Request) -> Response {
     let content_type = req
         .and_then(|r| r.get("Headers"))
         .and_then(Value::as_object)
-        .and_then(|h| {
-            h.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-        })
+        .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-type")))
         .and_then(|(_, v)| v.as_array().and_then(|a| a.first()).or(Some(v)))
         .and_then(Value::as_str)
         .map(str::to_owned);
@@ -364,12 +318,7 @@ async fn envelope_webhook(app: &App, request: Request) -> Response {
             ),
         )
     } else {
-        webhook_core(
-            app,
-            content_type.as_deref(),
-            Bytes::copy_from_slice(body.as_bytes()),
-        )
-        .await
+        webhook_core(app, content_type.as_deref(), Bytes::copy_from_slice(body.as_bytes())).await
     };
     let res = json!({ "statusCode": status.as_u16(), "headers": { "Content-Type": "application/json" }, "body": reply.to_string() });
     json_response(
@@ -381,17 +330,9 @@ async fn envelope_webhook(app: &App, request: Request) -> Response {
 /// Validates the request and syncs the incident at once.
 async fn webhook_core(app: &App, content_type: Option<&str>, body: Bytes) -> (StatusCode, Value) {
     let is_json = content_type
-        .map(|c| {
-            c.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        })
+        .map(|c| c.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
         .is_some_and(|m| {
-            m == "application/json"
-                || m == "text/json"
-                || (m.starts_with("application/") && m.ends_with("+json"))
+            m == "application/json" || m == "text/json" || (m.starts_with("application/") && m.ends_with("+json"))
         });
     if !is_json {
         return (
@@ -424,10 +365,7 @@ async fn webhook_core(app: &App, content_type: Option<&str>, body: Bytes) -> (St
         Ok(x) => x,
         Err(reason) => {
             tracing::error!("SecurityAlertWebhook: not run: {reason}");
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                error_body("configuration", reason),
-            );
+            return (StatusCode::INTERNAL_SERVER_ERROR, error_body("configuration", reason));
         }
     };
     let scope = webhook::Scope {
@@ -494,8 +432,7 @@ mod tests {
             "{}/../shared/reference/functions-host/timer-payload-variants.json",
             env!("CARGO_MANIFEST_DIR")
         );
-        let variants: Value =
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let variants: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let info = |name: &str| timer_info(&json!({ "Data": { "myTimer": variants[name] } }));
         assert!(!info("scheduled_run_with_monitor").is_past_due);
         assert_eq!(

@@ -42,8 +42,8 @@ use policy::PolicyOptions;
 /// Builds the engine for `config`: picks the credential and creates both clients. No network
 /// I/O happens here; tokens are fetched on first use.
 pub fn build_engine(config: &Config) -> Result<Engine, String> {
-    let (credential, kind) = identity::credential(config.client_id.as_deref())
-        .map_err(|e| format!("no Azure credential available: {e}"))?;
+    let (credential, kind) =
+        identity::credential(config.client_id.as_deref()).map_err(|e| format!("no Azure credential available: {e}"))?;
     tracing::debug!(credential = ?kind, "credential selected");
     let logs = LogsClient::new(
         &config.log_analytics_endpoint,

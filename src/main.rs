@@ -54,10 +54,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: could not start the async runtime: {e}");
@@ -75,11 +72,7 @@ fn main() -> ExitCode {
             Command::Demo { verbose } => demo::run(verbose).await,
             Command::Query { lookback_days } => {
                 let days = lookback_days
-                    .or_else(|| {
-                        std::env::var("SYNC_LOOKBACK_DAYS")
-                            .ok()
-                            .and_then(|v| v.parse().ok())
-                    })
+                    .or_else(|| std::env::var("SYNC_LOOKBACK_DAYS").ok().and_then(|v| v.parse().ok()))
                     .unwrap_or(dfc_sentinel_sync::config::DEFAULT_LOOKBACK_DAYS);
                 print!("{}", queries::sync_candidates(days));
                 ExitCode::SUCCESS
@@ -112,14 +105,10 @@ async fn run_serve() -> ExitCode {
     };
     let app = Arc::new(App::from_env());
     match app.setup_error() {
-        Some(problem) => tracing::error!(
-            "handler started, but every invocation will fail until this is fixed: {problem}"
-        ),
-        None => tracing::info!(
-            port,
-            version = env!("CARGO_PKG_VERSION"),
-            "handler listening"
-        ),
+        Some(problem) => {
+            tracing::error!("handler started, but every invocation will fail until this is fixed: {problem}")
+        }
+        None => tracing::info!(port, version = env!("CARGO_PKG_VERSION"), "handler listening"),
     }
     match serve(listener, app, shutdown_signal()).await {
         Ok(()) => {
@@ -137,14 +126,13 @@ async fn run_serve() -> ExitCode {
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
@@ -188,10 +176,7 @@ async fn run_sync(dry_run: bool, incident: Option<String>, json: bool) -> ExitCo
         return match engine.sync_one(&name).await {
             SingleOutcome::Done(report) => {
                 if json {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&report).unwrap_or_default()
-                    );
+                    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
                 } else {
                     println!("{}", host::report_line(&report));
                 }
@@ -209,10 +194,7 @@ async fn run_sync(dry_run: bool, incident: Option<String>, json: bool) -> ExitCo
     }
     let summary = engine.reconcile(uuid::Uuid::new_v4().to_string()).await;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&summary).unwrap_or_default()
-        );
+        println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
     } else {
         for r in &summary.incidents {
             println!("{}", host::report_line(r));

@@ -20,8 +20,7 @@ use crate::domain::{AlertStatus, Classification, IncidentStatus};
 
 /// Product names under which Defender for Cloud alerts appear (`SecurityAlert.ProductName`,
 /// alert entity `productName`): the legacy name first, then the current one.
-pub const DEFENDER_PRODUCT_NAMES: [&str; 2] =
-    ["Azure Security Center", "Microsoft Defender for Cloud"];
+pub const DEFENDER_PRODUCT_NAMES: [&str; 2] = ["Azure Security Center", "Microsoft Defender for Cloud"];
 
 /// Label this tool adds when it closes an incident.
 pub const LABEL_CLOSED: &str = "dfc-sync-closed";
@@ -120,9 +119,7 @@ impl Reason {
             Self::AlertsPending => "an alert is still New or its status is unknown",
             Self::AlreadyActive => "alerts are in progress and the incident is already Active",
             Self::Owned => "the incident has an owner and SYNC_SKIP_OWNED_INCIDENTS is on",
-            Self::RevertedByAnalyst => {
-                "an analyst undid this tool's earlier change; leaving it to them"
-            }
+            Self::RevertedByAnalyst => "an analyst undid this tool's earlier change; leaving it to them",
         }
     }
 }
@@ -182,14 +179,10 @@ pub fn label_for(decision: Decision) -> Option<&'static str> {
 /// Text of the classification comment set when closing.
 pub fn classification_comment(classification: Classification, alerts: &[AlertState]) -> String {
     let what = match classification {
-        Classification::TruePositive
-            if alerts.iter().all(|a| a.status == AlertStatus::Resolved) =>
-        {
+        Classification::TruePositive if alerts.iter().all(|a| a.status == AlertStatus::Resolved) => {
             "all its Defender for Cloud alerts were Resolved"
         }
-        Classification::TruePositive => {
-            "all its alerts were Resolved or Dismissed, at least one Resolved"
-        }
+        Classification::TruePositive => "all its alerts were Resolved or Dismissed, at least one Resolved",
         Classification::BenignPositive => "all its Defender for Cloud alerts were Dismissed",
     };
     format!("Closed by dfc-sentinel-sync: {what} in Defender for Cloud.")
@@ -197,11 +190,7 @@ pub fn classification_comment(classification: Classification, alerts: &[AlertSta
 
 /// The incident comment that records a change: which alerts had which status, and that this
 /// tool made the change.
-pub fn audit_comment(
-    decision: Decision,
-    previous: IncidentStatus,
-    alerts: &[AlertState],
-) -> String {
+pub fn audit_comment(decision: Decision, previous: IncidentStatus, alerts: &[AlertState]) -> String {
     let change = match decision {
         Decision::Close(c) => format!(
             "closed this incident ({previous} → Closed, {} / {})",
@@ -261,10 +250,7 @@ mod tests {
     #[test]
     fn any_new_or_unknown_alert_waits() {
         assert_eq!(decide_new(&[New]), Decision::Leave(Reason::AlertsPending));
-        assert_eq!(
-            decide_new(&[Resolved, New]),
-            Decision::Leave(Reason::AlertsPending)
-        );
+        assert_eq!(decide_new(&[Resolved, New]), Decision::Leave(Reason::AlertsPending));
         assert_eq!(
             decide_new(&[InProgress, Unknown]),
             Decision::Leave(Reason::AlertsPending)
@@ -277,10 +263,7 @@ mod tests {
 
     #[test]
     fn all_resolved_closes_as_true_positive() {
-        assert_eq!(
-            decide_new(&[Resolved]),
-            Decision::Close(Classification::TruePositive)
-        );
+        assert_eq!(decide_new(&[Resolved]), Decision::Close(Classification::TruePositive));
         assert_eq!(
             decide_new(&[Resolved, Resolved]),
             Decision::Close(Classification::TruePositive)
@@ -293,10 +276,7 @@ mod tests {
             decide_new(&[Dismissed, Dismissed]),
             Decision::Close(Classification::BenignPositive)
         );
-        assert_eq!(
-            Classification::BenignPositive.reason(),
-            "SuspiciousButExpected"
-        );
+        assert_eq!(Classification::BenignPositive.reason(), "SuspiciousButExpected");
     }
 
     #[test]
@@ -327,11 +307,7 @@ mod tests {
     #[test]
     fn closed_incidents_are_never_touched() {
         for s in [&[Resolved][..], &[InProgress], &[New], &[]] {
-            let d = decide(
-                &incident(IncidentStatus::Closed),
-                &alerts(s),
-                PolicyOptions::default(),
-            );
+            let d = decide(&incident(IncidentStatus::Closed), &alerts(s), PolicyOptions::default());
             assert_eq!(d, Decision::Leave(Reason::IncidentClosed));
         }
     }
@@ -355,11 +331,7 @@ mod tests {
             Decision::Leave(Reason::NoDefenderAlert)
         );
         assert_eq!(
-            decide(
-                &incident(IncidentStatus::New),
-                &[],
-                PolicyOptions::default()
-            ),
+            decide(&incident(IncidentStatus::New), &[], PolicyOptions::default()),
             Decision::Leave(Reason::NoAlerts)
         );
         a[0].product = "Microsoft Defender for Cloud".into();
@@ -410,20 +382,12 @@ mod tests {
         let mut set_back_to_new = incident(IncidentStatus::New);
         set_back_to_new.labels = vec![LABEL_ACTIVATED.into()];
         assert_eq!(
-            decide(
-                &set_back_to_new,
-                &alerts(&[InProgress]),
-                PolicyOptions::default()
-            ),
+            decide(&set_back_to_new, &alerts(&[InProgress]), PolicyOptions::default()),
             Decision::Leave(Reason::RevertedByAnalyst)
         );
         // Having been activated by us does not stop a later close.
         assert_eq!(
-            decide(
-                &set_back_to_new,
-                &alerts(&[Resolved]),
-                PolicyOptions::default()
-            ),
+            decide(&set_back_to_new, &alerts(&[Resolved]), PolicyOptions::default()),
             Decision::Close(Classification::TruePositive)
         );
     }
@@ -431,12 +395,10 @@ mod tests {
     #[test]
     fn audit_comment_names_every_alert_and_the_tool() {
         let a = alerts(&[Resolved, Dismissed]);
-        let text = audit_comment(
-            Decision::Close(Classification::TruePositive),
-            IncidentStatus::New,
-            &a,
+        let text = audit_comment(Decision::Close(Classification::TruePositive), IncidentStatus::New, &a);
+        assert!(
+            text.contains("dfc-sentinel-sync closed this incident (New → Closed, TruePositive / SuspiciousActivity)")
         );
-        assert!(text.contains("dfc-sentinel-sync closed this incident (New → Closed, TruePositive / SuspiciousActivity)"));
         assert!(text.contains("- alert a0 (Azure Security Center): Resolved"));
         assert!(text.contains("- alert a1 (Azure Security Center): Dismissed"));
         assert!(classification_comment(Classification::BenignPositive, &a).contains("Dismissed"));

@@ -8,11 +8,8 @@ use tracing_subscriber::{EnvFilter, fmt::writer::MakeWriterExt};
 
 /// Installs the global subscriber. `default_level` applies when `RUST_LOG` is unset.
 pub fn init(default_level: &str) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    let writer = std::io::stderr
-        .with_max_level(Level::WARN)
-        .or_else(std::io::stdout);
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let writer = std::io::stderr.with_max_level(Level::WARN).or_else(std::io::stdout);
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)

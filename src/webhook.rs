@@ -89,9 +89,7 @@ pub fn incident_from(payload: &Value, scope: Scope<'_>) -> Result<IncidentName, 
             }
             Ok(from_id)
         }
-        (None, Some(name)) => {
-            IncidentName::parse(name).map_err(|e| Rejection::bad(format!("object.name: {e}")))
-        }
+        (None, Some(name)) => IncidentName::parse(name).map_err(|e| Rejection::bad(format!("object.name: {e}"))),
         (None, None) => Err(Rejection::bad("object has neither id nor name")),
     }
 }
@@ -107,10 +105,7 @@ fn from_arm_id(id: &str, scope: Scope<'_>) -> Result<IncidentName, Rejection> {
 }
 
 /// `workspaceId` and `workspaceInfo` are optional, but when present they must name our workspace.
-fn check_workspace_fields(
-    object: &serde_json::Map<String, Value>,
-    scope: Scope<'_>,
-) -> Result<(), Rejection> {
+fn check_workspace_fields(object: &serde_json::Map<String, Value>, scope: Scope<'_>) -> Result<(), Rejection> {
     if let Some(id) = optional_string(object.get("workspaceId"), "workspaceId")?
         && !id.eq_ignore_ascii_case(scope.workspace_id.as_str())
     {
@@ -182,33 +177,29 @@ mod tests {
         assert_eq!(parse(json!({ "incidentId": NAME })).unwrap().as_str(), NAME);
         let arm = format!("{WS}/providers/Microsoft.SecurityInsights/Incidents/{NAME}");
         assert_eq!(
-            parse(json!({ "incidentId": arm, "extra": [1, 2] }))
-                .unwrap()
-                .as_str(),
+            parse(json!({ "incidentId": arm, "extra": [1, 2] })).unwrap().as_str(),
             NAME
         );
-        assert_eq!(
-            parse(json!({ "object": { "name": NAME } }))
-                .unwrap()
-                .as_str(),
-            NAME
-        );
+        assert_eq!(parse(json!({ "object": { "name": NAME } })).unwrap().as_str(), NAME);
     }
 
     #[test]
     fn other_workspaces_are_forbidden() {
         let other = WS.replace("myWorkspace", "otherWs");
-        let r = parse(json!({ "incidentId": format!("{other}/providers/Microsoft.SecurityInsights/Incidents/{NAME}") })).unwrap_err();
+        let r =
+            parse(json!({ "incidentId": format!("{other}/providers/Microsoft.SecurityInsights/Incidents/{NAME}") }))
+                .unwrap_err();
         assert_eq!(r.status, 403);
-        let r = parse(json!({ "workspaceId": "00000000-0000-0000-0000-000000000000", "object": { "name": NAME } })).unwrap_err();
+        let r = parse(json!({ "workspaceId": "00000000-0000-0000-0000-000000000000", "object": { "name": NAME } }))
+            .unwrap_err();
         assert_eq!(r.status, 403);
-        let r = parse(
-            json!({ "workspaceInfo": { "SubscriptionId": "x" }, "object": { "name": NAME } }),
-        )
-        .unwrap_err();
+        let r = parse(json!({ "workspaceInfo": { "SubscriptionId": "x" }, "object": { "name": NAME } })).unwrap_err();
         assert_eq!(r.status, 403);
         let other_sub = WS.replace("d0cfe6b2", "aaaaaaaa");
-        let r = parse(json!({ "object": { "id": format!("{other_sub}/providers/Microsoft.SecurityInsights/Incidents/{NAME}") } })).unwrap_err();
+        let r = parse(
+            json!({ "object": { "id": format!("{other_sub}/providers/Microsoft.SecurityInsights/Incidents/{NAME}") } }),
+        )
+        .unwrap_err();
         assert_eq!(r.status, 403);
     }
 

@@ -20,8 +20,7 @@ use azure_core::{
     time::Duration,
 };
 use azure_identity::{
-    DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
-    UserAssignedId,
+    DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
 };
 
 /// Where tokens come from, for logs.
@@ -35,9 +34,7 @@ pub enum CredentialKind {
 
 /// Picks the credential for this process: managed identity when the platform provides its
 /// endpoint, developer tools otherwise.
-pub fn credential(
-    client_id: Option<&str>,
-) -> azure_core::Result<(Arc<dyn TokenCredential>, CredentialKind)> {
+pub fn credential(client_id: Option<&str>) -> azure_core::Result<(Arc<dyn TokenCredential>, CredentialKind)> {
     let has_endpoint = std::env::var_os("IDENTITY_ENDPOINT").is_some_and(|v| !v.is_empty());
     if has_endpoint {
         let options = ManagedIdentityCredentialOptions {
@@ -74,11 +71,7 @@ pub struct BearerTokenPolicy {
 
 impl BearerTokenPolicy {
     /// A policy for `scope` (for example `https://management.azure.com/.default`).
-    pub fn new(
-        credential: Arc<dyn TokenCredential>,
-        scope: &'static str,
-        service: &'static str,
-    ) -> Self {
+    pub fn new(credential: Arc<dyn TokenCredential>, scope: &'static str, service: &'static str) -> Self {
         Self {
             credential,
             scope,
@@ -89,23 +82,11 @@ impl BearerTokenPolicy {
 
 #[async_trait]
 impl Policy for BearerTokenPolicy {
-    async fn send(
-        &self,
-        ctx: &Context,
-        request: &mut Request,
-        next: &[Arc<dyn Policy>],
-    ) -> PolicyResult {
-        let token = self
-            .credential
-            .get_token(&[self.scope], None)
-            .await
-            .map_err(|e| {
-                let message = format!(
-                    "token for {} (scope {}) not issued",
-                    self.service, self.scope
-                );
-                azure_core::Error::with_error(ErrorKind::Credential, e, message)
-            })?;
+    async fn send(&self, ctx: &Context, request: &mut Request, next: &[Arc<dyn Policy>]) -> PolicyResult {
+        let token = self.credential.get_token(&[self.scope], None).await.map_err(|e| {
+            let message = format!("token for {} (scope {}) not issued", self.service, self.scope);
+            azure_core::Error::with_error(ErrorKind::Credential, e, message)
+        })?;
         request.insert_header("authorization", format!("Bearer {}", token.token.secret()));
         next[0].send(ctx, request, &next[1..]).await
     }

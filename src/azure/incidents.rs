@@ -16,9 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::{AzureError, transport::ServiceClient};
-use crate::domain::{
-    AlertStatus, Classification, IncidentName, IncidentStatus, WorkspaceResourceId,
-};
+use crate::domain::{AlertStatus, Classification, IncidentName, IncidentStatus, WorkspaceResourceId};
 use crate::policy::AlertState;
 
 const SERVICE: &str = "Sentinel";
@@ -141,29 +139,17 @@ impl Incident {
 
     /// Owner assigned?
     pub fn has_owner(&self) -> bool {
-        self.properties
-            .owner
-            .as_ref()
-            .is_some_and(Owner::is_assigned)
+        self.properties.owner.as_ref().is_some_and(Owner::is_assigned)
     }
 
     /// Label names.
     pub fn label_names(&self) -> Vec<String> {
-        self.properties
-            .labels
-            .iter()
-            .map(|l| l.label_name.clone())
-            .collect()
+        self.properties.labels.iter().map(|l| l.label_name.clone()).collect()
     }
 
     /// The PUT body that changes this incident to `status` (closing with `classification`),
     /// adding `label`, keeping every other writable property as read.
-    pub fn update_body(
-        &self,
-        status: IncidentStatus,
-        close: Option<(Classification, String)>,
-        label: &str,
-    ) -> Value {
+    pub fn update_body(&self, status: IncidentStatus, close: Option<(Classification, String)>, label: &str) -> Value {
         let p = &self.properties;
         let mut props = Map::new();
         props.insert("title".into(), json!(p.title));
@@ -173,12 +159,13 @@ impl Incident {
             props.insert("description".into(), json!(d));
         }
         if let Some(owner) = p.owner.as_ref().filter(|o| o.is_assigned()) {
-            props.insert(
-                "owner".into(),
-                serde_json::to_value(owner).unwrap_or(Value::Null),
-            );
+            props.insert("owner".into(), serde_json::to_value(owner).unwrap_or(Value::Null));
         }
-        let mut labels: Vec<Value> = p.labels.iter().map(|l| json!({ "labelName": l.label_name, "labelType": l.label_type.as_deref().unwrap_or("User") })).collect();
+        let mut labels: Vec<Value> = p
+            .labels
+            .iter()
+            .map(|l| json!({ "labelName": l.label_name, "labelType": l.label_type.as_deref().unwrap_or("User") }))
+            .collect();
         if !p.labels.iter().any(|l| l.label_name == label) {
             labels.push(json!({ "labelName": label, "labelType": "User" }));
         }
@@ -194,10 +181,7 @@ impl Incident {
         match close {
             Some((classification, comment)) => {
                 props.insert("classification".into(), json!(classification.as_str()));
-                props.insert(
-                    "classificationReason".into(),
-                    json!(classification.reason()),
-                );
+                props.insert("classificationReason".into(), json!(classification.reason()));
                 props.insert("classificationComment".into(), json!(comment));
             }
             None => {
@@ -317,9 +301,7 @@ impl IncidentsClient {
     fn url(&self, name: &IncidentName, tail: &[&str]) -> Url {
         let mut url = self.endpoint.clone();
         {
-            let mut segments = url
-                .path_segments_mut()
-                .expect("an http(s) URL has path segments");
+            let mut segments = url.path_segments_mut().expect("an http(s) URL has path segments");
             segments.pop_if_empty().extend([
                 "subscriptions",
                 &self.workspace.subscription_id,
@@ -336,17 +318,13 @@ impl IncidentsClient {
             ]);
             segments.extend(tail);
         }
-        url.query_pairs_mut()
-            .append_pair("api-version", &self.api_version);
+        url.query_pairs_mut().append_pair("api-version", &self.api_version);
         url
     }
 
     /// Reads the incident; `None` when it does not exist.
     pub async fn get(&self, name: &IncidentName) -> Result<Option<Incident>, AzureError> {
-        let answer = self
-            .client
-            .send(Method::Get, self.url(name, &[]), None)
-            .await?;
+        let answer = self.client.send(Method::Get, self.url(name, &[]), None).await?;
         match answer.status {
             200 => answer.json(SERVICE).map(Some),
             404 => Ok(None),
@@ -356,10 +334,7 @@ impl IncidentsClient {
 
     /// Replaces the incident with `body` (which carries the etag).
     pub async fn put(&self, name: &IncidentName, body: &Value) -> Result<PutOutcome, AzureError> {
-        let answer = self
-            .client
-            .send(Method::Put, self.url(name, &[]), Some(body))
-            .await?;
+        let answer = self.client.send(Method::Put, self.url(name, &[]), Some(body)).await?;
         match answer.status {
             200 | 201 => answer.json(SERVICE).map(|i| PutOutcome::Saved(Box::new(i))),
             409 => Ok(PutOutcome::Conflict),
@@ -390,20 +365,11 @@ impl IncidentsClient {
     }
 
     /// Creates or replaces the comment `comment_id` on the incident.
-    pub async fn put_comment(
-        &self,
-        name: &IncidentName,
-        comment_id: &str,
-        message: &str,
-    ) -> Result<(), AzureError> {
+    pub async fn put_comment(&self, name: &IncidentName, comment_id: &str, message: &str) -> Result<(), AzureError> {
         let body = json!({ "properties": { "message": message } });
         let answer = self
             .client
-            .send(
-                Method::Put,
-                self.url(name, &["comments", comment_id]),
-                Some(&body),
-            )
+            .send(Method::Put, self.url(name, &["comments", comment_id]), Some(&body))
             .await?;
         match answer.status {
             200 | 201 => Ok(()),
@@ -440,35 +406,23 @@ mod tests {
             "{}/../shared/reference/sentinel-api/2025-09-01/incidents/{path}",
             env!("CARGO_MANIFEST_DIR")
         );
-        serde_json::from_str(
-            &std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}")),
-        )
-        .unwrap()
+        serde_json::from_str(&std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))).unwrap()
     }
 
     #[test]
     fn official_incident_examples_deserialize() {
-        let get: Incident = serde_json::from_value(
-            example("GetIncidentById.json")["responses"]["200"]["body"].clone(),
-        )
-        .unwrap();
+        let get: Incident =
+            serde_json::from_value(example("GetIncidentById.json")["responses"]["200"]["body"].clone()).unwrap();
         assert_eq!(get.status().unwrap(), IncidentStatus::Closed);
         assert!(get.has_owner());
-        assert_eq!(
-            get.etag.as_deref(),
-            Some("\"0300bf09-0000-0000-0000-5c37296e0000\"")
-        );
+        assert_eq!(get.etag.as_deref(), Some("\"0300bf09-0000-0000-0000-5c37296e0000\""));
         assert_eq!(get.properties.incident_number, Some(3177));
         assert!(get.properties.other.contains_key("additionalData"));
-        let list: Page<Incident> = serde_json::from_value(
-            example("GetIncidents.json")["responses"]["200"]["body"].clone(),
-        )
-        .unwrap();
+        let list: Page<Incident> =
+            serde_json::from_value(example("GetIncidents.json")["responses"]["200"]["body"].clone()).unwrap();
         assert_eq!(list.value.len(), 1);
-        let created: Incident = serde_json::from_value(
-            example("CreateIncident.json")["responses"]["201"]["body"].clone(),
-        )
-        .unwrap();
+        let created: Incident =
+            serde_json::from_value(example("CreateIncident.json")["responses"]["201"]["body"].clone()).unwrap();
         assert_eq!(
             created.properties.classification_reason.as_deref(),
             Some("IncorrectAlertLogic")
@@ -477,10 +431,8 @@ mod tests {
 
     #[test]
     fn official_alert_list_example_deserializes() {
-        let page: Page<AlertEntity> = serde_json::from_value(
-            example("GetAllIncidentAlerts.json")["responses"]["200"]["body"].clone(),
-        )
-        .unwrap();
+        let page: Page<AlertEntity> =
+            serde_json::from_value(example("GetAllIncidentAlerts.json")["responses"]["200"]["body"].clone()).unwrap();
         let state = page.value[0].state();
         assert_eq!(state.id, "baa8a239-6fde-4ab7-a093-d09f7b75c58c");
         assert_eq!(state.status, AlertStatus::New);
@@ -489,10 +441,8 @@ mod tests {
 
     #[test]
     fn update_body_keeps_writable_properties_and_sets_the_close_triple() {
-        let mut incident: Incident = serde_json::from_value(
-            example("GetIncidentById.json")["responses"]["200"]["body"].clone(),
-        )
-        .unwrap();
+        let mut incident: Incident =
+            serde_json::from_value(example("GetIncidentById.json")["responses"]["200"]["body"].clone()).unwrap();
         incident.properties.status = "New".into();
         incident.properties.classification = None;
         incident.properties.classification_reason = None;
@@ -503,19 +453,13 @@ mod tests {
             "dfc-sync-closed",
         );
         let p = &body["properties"];
-        assert_eq!(
-            body["etag"],
-            json!("\"0300bf09-0000-0000-0000-5c37296e0000\"")
-        );
+        assert_eq!(body["etag"], json!("\"0300bf09-0000-0000-0000-5c37296e0000\""));
         assert_eq!(p["title"], json!("My incident"));
         assert_eq!(p["severity"], json!("High"));
         assert_eq!(p["status"], json!("Closed"));
         assert_eq!(p["classification"], json!("BenignPositive"));
         assert_eq!(p["classificationReason"], json!("SuspiciousButExpected"));
-        assert_eq!(
-            p["owner"]["objectId"],
-            json!("2046feea-040d-4a46-9e2b-91c2941bfa70")
-        );
+        assert_eq!(p["owner"]["objectId"], json!("2046feea-040d-4a46-9e2b-91c2941bfa70"));
         assert_eq!(
             p["labels"],
             json!([{ "labelName": "dfc-sync-closed", "labelType": "User" }])
@@ -527,8 +471,7 @@ mod tests {
 
     #[test]
     fn next_links_to_other_hosts_are_refused() {
-        let credential: Arc<dyn TokenCredential> =
-            crate::azure::identity::credential(None).unwrap().0;
+        let credential: Arc<dyn TokenCredential> = crate::azure::identity::credential(None).unwrap().0;
         let endpoint = Url::parse("https://management.azure.com").unwrap();
         let ws = WorkspaceResourceId::parse("/subscriptions/d0cfe6b2-9ac0-4464-9919-dccaee2e48c0/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/ws").unwrap();
         let client = IncidentsClient::new(
@@ -544,11 +487,7 @@ mod tests {
                 .is_ok()
         );
         assert!(client.checked_next_link("https://evil.example/x").is_err());
-        assert!(
-            client
-                .checked_next_link("http://management.azure.com/x")
-                .is_err()
-        );
+        assert!(client.checked_next_link("http://management.azure.com/x").is_err());
         let url = client.url(&IncidentName::parse("abc").unwrap(), &["comments", "c1"]);
         assert_eq!(
             url.path(),

@@ -79,23 +79,15 @@ impl LogsClient {
                 service: SERVICE,
                 status: 200,
                 code: error.code.unwrap_or_else(|| "PartialError".into()),
-                message: format!(
-                    "{} {}",
-                    error.message.unwrap_or_default(),
-                    details.join("; ")
-                )
-                .trim()
-                .to_owned(),
+                message: format!("{} {}", error.message.unwrap_or_default(), details.join("; "))
+                    .trim()
+                    .to_owned(),
             });
         }
-        response
-            .tables
-            .into_iter()
-            .next()
-            .ok_or_else(|| AzureError::Decode {
-                service: SERVICE,
-                message: "the response has no tables".into(),
-            })
+        response.tables.into_iter().next().ok_or_else(|| AzureError::Decode {
+            service: SERVICE,
+            message: "the response has no tables".into(),
+        })
     }
 }
 
@@ -212,11 +204,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A string cell; null and "" both read as `None`.
-    pub fn string(
-        &self,
-        row: &[Value],
-        column: ColumnRef<'_>,
-    ) -> Result<Option<String>, AzureError> {
+    pub fn string(&self, row: &[Value], column: ColumnRef<'_>) -> Result<Option<String>, AzureError> {
         match cell(row, column)? {
             Value::Null => Ok(None),
             Value::String(s) if s.is_empty() => Ok(None),
@@ -232,12 +220,10 @@ impl<'a> Reader<'a> {
     pub fn integer(&self, row: &[Value], column: ColumnRef<'_>) -> Result<Option<i64>, AzureError> {
         match cell(row, column)? {
             Value::Null => Ok(None),
-            Value::Number(n) => n.as_i64().map(Some).ok_or_else(|| {
-                decode(format!(
-                    "column {:?} holds {n}, expected a whole number",
-                    column.name
-                ))
-            }),
+            Value::Number(n) => n
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| decode(format!("column {:?} holds {n}, expected a whole number", column.name))),
             other => Err(decode(format!(
                 "column {:?} holds {other}, expected a number",
                 column.name
@@ -256,12 +242,7 @@ impl<'a> Reader<'a> {
             Value::String(s) if s.is_empty() => Ok(None),
             Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
                 .map(|d| Some(d.with_timezone(&chrono::Utc)))
-                .map_err(|e| {
-                    decode(format!(
-                        "column {:?} holds {s:?}, not a date-time ({e})",
-                        column.name
-                    ))
-                }),
+                .map_err(|e| decode(format!("column {:?} holds {s:?}, not a date-time ({e})", column.name))),
             other => Err(decode(format!(
                 "column {:?} holds {other}, expected a date-time string",
                 column.name
@@ -283,12 +264,8 @@ impl<'a> Reader<'a> {
 }
 
 fn cell<'v>(row: &'v [Value], column: ColumnRef<'_>) -> Result<&'v Value, AzureError> {
-    row.get(column.index).ok_or_else(|| {
-        decode(format!(
-            "a row is too short to have column {:?}",
-            column.name
-        ))
-    })
+    row.get(column.index)
+        .ok_or_else(|| decode(format!("a row is too short to have column {:?}", column.name)))
 }
 
 fn decode(message: String) -> AzureError {
@@ -307,10 +284,7 @@ mod tests {
             "{}/../shared/reference/loganalytics-api/{path}",
             env!("CARGO_MANIFEST_DIR")
         );
-        serde_json::from_str(
-            &std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}")),
-        )
-        .unwrap()
+        serde_json::from_str(&std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))).unwrap()
     }
 
     #[test]
@@ -320,10 +294,7 @@ mod tests {
         let table = &response.tables[0];
         let r = Reader::new(table);
         let row = &r.rows()[0];
-        assert_eq!(
-            r.integer(row, r.column("Int", &["int"]).unwrap()).unwrap(),
-            Some(12345)
-        );
+        assert_eq!(r.integer(row, r.column("Int", &["int"]).unwrap()).unwrap(), Some(12345));
         assert_eq!(
             r.string(row, r.column("String", &["string"]).unwrap())
                 .unwrap()
@@ -335,17 +306,12 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(when.to_rfc3339(), "2015-12-31T23:59:59.900+00:00");
-        let dynamic = r
-            .dynamic(row, r.column("Dynamic", &["dynamic"]).unwrap())
-            .unwrap();
+        let dynamic = r.dynamic(row, r.column("Dynamic", &["dynamic"]).unwrap()).unwrap();
         assert_eq!(dynamic["c"], serde_json::json!([1, 2, 3]));
         // A wrong type is a decode error naming the column, not a silent coercion.
         let err = r.column("Int", &["string"]).unwrap_err().to_string();
         assert!(err.contains("\"Int\""), "{err}");
-        assert!(
-            r.integer(row, r.column("String", &["string"]).unwrap())
-                .is_err()
-        );
+        assert!(r.integer(row, r.column("String", &["string"]).unwrap()).is_err());
     }
 
     #[test]

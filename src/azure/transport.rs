@@ -9,8 +9,8 @@ use azure_core::{
     credentials::TokenCredential,
     error::ErrorKind,
     http::{
-        ClientOptions, Context, ExponentialRetryOptions, Method, Pipeline, PipelineSendOptions,
-        Request, RetryOptions, Url,
+        ClientOptions, Context, ExponentialRetryOptions, Method, Pipeline, PipelineSendOptions, Request, RetryOptions,
+        Url,
     },
     time::Duration,
 };
@@ -79,10 +79,7 @@ pub struct Answer {
 
 impl Answer {
     /// Decodes the body as JSON of type `T`.
-    pub fn json<T: serde::de::DeserializeOwned>(
-        &self,
-        service: &'static str,
-    ) -> Result<T, AzureError> {
+    pub fn json<T: serde::de::DeserializeOwned>(&self, service: &'static str) -> Result<T, AzureError> {
         serde_json::from_slice(&self.body).map_err(|e| AzureError::Decode {
             service,
             message: e.to_string(),
@@ -105,17 +102,8 @@ impl Answer {
             .canonical_reason()
             .into_owned();
         let (code, message) = match parsed {
-            Some(Envelope { error }) => (
-                error.code.unwrap_or(reason),
-                error.message.unwrap_or_default(),
-            ),
-            None => (
-                reason,
-                String::from_utf8_lossy(&self.body)
-                    .chars()
-                    .take(300)
-                    .collect(),
-            ),
+            Some(Envelope { error }) => (error.code.unwrap_or(reason), error.message.unwrap_or_default()),
+            None => (reason, String::from_utf8_lossy(&self.body).chars().take(300).collect()),
         };
         AzureError::Status {
             service,
@@ -136,11 +124,7 @@ pub struct ServiceClient {
 impl ServiceClient {
     /// Builds the pipeline. Retries: exponential from 500 ms, at most 5 retries within 40 s,
     /// each wait at most 20 s unless the service's `Retry-After` asks for longer.
-    pub fn new(
-        service: &'static str,
-        credential: Arc<dyn TokenCredential>,
-        scope: &'static str,
-    ) -> Self {
+    pub fn new(service: &'static str, credential: Arc<dyn TokenCredential>, scope: &'static str) -> Self {
         let options = ClientOptions {
             retry: RetryOptions::exponential(ExponentialRetryOptions {
                 initial_delay: Duration::milliseconds(500),
@@ -163,12 +147,7 @@ impl ServiceClient {
     }
 
     /// Sends one request (with an optional JSON body) and returns the final answer.
-    pub async fn send(
-        &self,
-        method: Method,
-        url: Url,
-        body: Option<&serde_json::Value>,
-    ) -> Result<Answer, AzureError> {
+    pub async fn send(&self, method: Method, url: Url, body: Option<&serde_json::Value>) -> Result<Answer, AzureError> {
         let mut request = Request::new(url, method);
         request.insert_header("accept", "application/json");
         if let Some(body) = body {
@@ -183,11 +162,7 @@ impl ServiceClient {
             skip_checks: true,
             ..Default::default()
         };
-        match self
-            .pipeline
-            .send(&Context::new(), &mut request, Some(options))
-            .await
-        {
+        match self.pipeline.send(&Context::new(), &mut request, Some(options)).await {
             Ok(response) => {
                 let status = u16::from(response.status());
                 let body = response.into_body().to_vec();
