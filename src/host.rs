@@ -329,6 +329,16 @@ async fn envelope_webhook(app: &App, request: Request) -> Response {
 
 /// Validates the request and syncs the incident at once.
 async fn webhook_core(app: &App, content_type: Option<&str>, body: Bytes) -> (StatusCode, Value) {
+    // The host forwards Content-Type only with a non-empty body, so emptiness is checked first.
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return (
+            StatusCode::BAD_REQUEST,
+            error_body(
+                "empty-body",
+                "the body is empty; send a Sentinel incident payload or {\"incidentId\": \"…\"}",
+            ),
+        );
+    }
     let is_json = content_type
         .map(|c| c.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
         .is_some_and(|m| {
@@ -340,15 +350,6 @@ async fn webhook_core(app: &App, content_type: Option<&str>, body: Bytes) -> (St
             error_body(
                 "unsupported-media-type",
                 "send the payload as Content-Type: application/json",
-            ),
-        );
-    }
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return (
-            StatusCode::BAD_REQUEST,
-            error_body(
-                "empty-body",
-                "the body is empty; send a Sentinel incident payload or {\"incidentId\": \"…\"}",
             ),
         );
     }

@@ -1,1 +1,182 @@
-//! placeholder, replaced by the simulator
+//! `azure-sim` is the test double of the Azure services dfc-sentinel-sync talks to, served over
+//! real HTTP on one loopback port: the App Service managed-identity token endpoint, the Log
+//! Analytics query API and the Microsoft Sentinel incidents REST API. State is kept the way a
+//! workspace keeps it: current incidents and alerts for REST, plus the append-only SecurityIncident
+//! and SecurityAlert tables (one row per change, visible after an ingestion delay) for queries.
+//!
+//! # Layout
+//! - `config`: [`SimConfig`] and [`Workspace`].
+//! - `model`: seeds, analyst edits and views the tests exchange with the simulator.
+//! - `fault`: scripted faults ([`Fault`]).
+//! - `state`: the world behind the lock; keeps REST state and table rows in step.
+//! - `tables`: SecurityIncident / SecurityAlert rows.
+//! - `query`: recognises the product's KQL and evaluates its meaning over the rows.
+//! - `server`: the axum front, fault application and request log.
+//! - `identity`, `loganalytics`, `sentinel` (+ `incidents`, `comments`): the three APIs.
+//! - `timefmt`: 100 ns ticks and Kusto-style timestamps.
+
+mod comments;
+mod config;
+mod fault;
+mod identity;
+mod incidents;
+mod loganalytics;
+mod model;
+mod query;
+mod sentinel;
+mod server;
+mod state;
+mod tables;
+mod timefmt;
+
+use std::sync::{Arc, Mutex};
+
+pub use config::{SimConfig, Workspace};
+pub use fault::{Fault, FaultKind, FaultTarget};
+pub use model::{AlertSeed, AnalystEdit, CommentView, IncidentSeed, IncidentView, Owner, RecordedRequest};
+pub use state::Audience;
+
+use server::Inner;
+use state::State;
+
+/// A running simulator; clones share the same server and state. The server task stops when the
+/// tokio runtime that started it shuts down.
+#[derive(Debug, Clone)]
+pub struct AzureSim {
+    /// Shared internals.
+    inner: Arc<Inner>,
+}
+
+impl AzureSim {
+    /// Binds 127.0.0.1:0 and serves all three APIs on that port.
+    pub async fn start(config: SimConfig) -> std::io::Result<AzureSim> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let port = listener.local_addr()?.port();
+        let inner = Arc::new(Inner {
+            config,
+            base_url: format!("http://127.0.0.1:{port}"),
+            identity_header: format!("sim-identity-{}", uuid::Uuid::new_v4().simple()),
+            client_id: "5e29463d-0a3b-4c4f-9a3e-2b6e0c1d8f70".into(),
+            state: Mutex::new(State::default()),
+        });
+        let app = server::router(inner.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "azure-sim server stopped");
+            }
+        });
+        Ok(AzureSim { inner })
+    }
+
+    /// `http://127.0.0.1:<port>`: the ARM, Log Analytics and identity base URL.
+    pub fn base_url(&self) -> String {
+        self.inner.base_url.clone()
+    }
+
+    /// Value for `IDENTITY_ENDPOINT`: `<base>/msi/token`.
+    pub fn identity_endpoint(&self) -> String {
+        format!("{}/msi/token", self.inner.base_url)
+    }
+
+    /// Value for `IDENTITY_HEADER`: the secret the token endpoint expects.
+    pub fn identity_header(&self) -> String {
+        self.inner.identity_header.clone()
+    }
+
+    /// The simulated workspace.
+    pub fn workspace(&self) -> &Workspace {
+        &self.inner.config.workspace
+    }
+
+    /// Creates a Defender for Cloud alert; returns its SystemAlertId.
+    pub fn add_alert(&self, seed: AlertSeed) -> String {
+        self.inner.lock().add_alert(seed)
+    }
+
+    /// Creates a Sentinel incident with the next incident number; returns its name (GUID).
+    pub fn add_incident(&self, seed: IncidentSeed) -> String {
+        self.inner.lock().add_incident(seed)
+    }
+
+    /// Changes an alert's status on the Defender for Cloud side (new SecurityAlert row now).
+    /// Panics on an unknown alert id: that is a bug in the calling test.
+    pub fn set_alert_status(&self, alert_id: &str, status: &str) {
+        self.inner.lock().set_alert_status(alert_id, status);
+    }
+
+    /// Edits an incident as an analyst in the portal (new etag, new SecurityIncident row now).
+    /// Panics on an unknown incident.
+    pub fn analyst_edit(&self, incident: &str, edit: AnalystEdit) {
+        self.inner.lock().analyst_edit(incident, edit);
+    }
+
+    /// Race helper: applies `edit` right after the next GET of `incident` is answered, so the
+    /// etag that GET returned is stale by the time the caller PUTs.
+    pub fn edit_after_next_get(&self, incident: &str, edit: AnalystEdit) {
+        self.inner
+            .lock()
+            .edits_after_get
+            .entry(incident.to_string())
+            .or_default()
+            .push(edit);
+    }
+
+    /// Current status of an alert (as Defender for Cloud and the REST API report it).
+    pub fn alert_status(&self, alert_id: &str) -> Option<String> {
+        self.inner.lock().alerts.get(alert_id).map(|a| a.status.clone())
+    }
+
+    /// Current REST state of an incident.
+    pub fn incident(&self, name: &str) -> Option<IncidentView> {
+        self.inner.lock().view(name)
+    }
+
+    /// Every request answered so far, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.inner.lock().requests.clone()
+    }
+
+    /// Forgets the request log.
+    pub fn clear_requests(&self) {
+        self.inner.lock().requests.clear();
+    }
+
+    /// Queues a fault; faults matching a request are used in insertion order.
+    pub fn inject(&self, fault: Fault) {
+        self.inner.lock().faults.push(fault);
+    }
+
+    /// Number of tokens issued for `audience`.
+    pub fn token_requests(&self, audience: Audience) -> usize {
+        self.inner.lock().token_requests.get(&audience).copied().unwrap_or(0)
+    }
+
+    /// Visible rows of (SecurityIncident, SecurityAlert) as JSON objects keyed by column name;
+    /// dynamic columns (Owner, Labels, AlertIds, AdditionalData) are JSON values, datetimes
+    /// ISO-8601 strings.
+    pub fn table_rows(&self) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+        let now = timefmt::now();
+        let delay = self.inner.config.ingestion_delay;
+        let state = self.inner.lock();
+        let incidents = state
+            .tables
+            .incidents
+            .iter()
+            .filter(|r| tables::is_visible(r.time_generated, now, delay))
+            .map(tables::IncidentRow::to_json)
+            .collect();
+        let alerts = state
+            .tables
+            .alerts
+            .iter()
+            .filter(|r| tables::is_visible(r.time_generated, now, delay))
+            .map(tables::AlertRow::to_json)
+            .collect();
+        (incidents, alerts)
+    }
+
+    /// The exact query text the product sends for a lookback of `days`, for tests and demos.
+    pub fn sync_query(days: u32) -> String {
+        format!("let lookback = {days}d;\n{}", query::SYNC_QUERY)
+    }
+}

@@ -1,0 +1,66 @@
+//! Configuration of one simulated Azure tenant: the Sentinel workspace it hosts and the knobs that
+//! make the simulation behave like the real service (ingestion lag, page sizes, token lifetime).
+
+use std::time::Duration;
+
+/// Settings for [`crate::AzureSim::start`].
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The one Sentinel-enabled Log Analytics workspace the simulator hosts.
+    pub workspace: Workspace,
+    /// How long a table row takes to become visible to queries (REST reads are always current).
+    pub ingestion_delay: Duration,
+    /// Largest number of alerts in one page of `POST …/incidents/{id}/alerts`.
+    pub alerts_page_size: usize,
+    /// Largest number of comments in one page of `GET …/incidents/{id}/comments`.
+    pub comments_page_size: usize,
+    /// Lifetime of issued access tokens, in seconds.
+    pub token_lifetime_secs: i64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            workspace: Workspace::default(),
+            ingestion_delay: Duration::ZERO,
+            alerts_page_size: 50,
+            comments_page_size: 50,
+            token_lifetime_secs: 3600,
+        }
+    }
+}
+
+/// Identity of the simulated workspace, both as ARM resource and as Log Analytics workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workspace {
+    /// Azure subscription GUID holding the workspace.
+    pub subscription_id: String,
+    /// Resource group name holding the workspace.
+    pub resource_group: String,
+    /// ARM name of the workspace (used in Sentinel REST paths).
+    pub workspace_name: String,
+    /// Log Analytics workspace GUID (customerId, used in query paths).
+    pub workspace_id: String,
+}
+
+impl Default for Workspace {
+    fn default() -> Self {
+        Workspace {
+            subscription_id: "d0cfe6b2-9ac0-4464-9919-dccaee2e48c0".into(),
+            resource_group: "sentinel-rg".into(),
+            workspace_name: "sentinel-ws".into(),
+            workspace_id: "c8c99641-985d-4e4e-8e91-fb3466cd0e5b".into(),
+        }
+    }
+}
+
+impl Workspace {
+    /// ARM resource id of the workspace:
+    /// `/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.OperationalInsights/workspaces/{name}`.
+    pub fn resource_id(&self) -> String {
+        format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.OperationalInsights/workspaces/{}",
+            self.subscription_id, self.resource_group, self.workspace_name
+        )
+    }
+}

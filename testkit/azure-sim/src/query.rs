@@ -1,0 +1,183 @@
+//! The one KQL query the product sends, recognised by its exact text and answered by evaluating its
+//! meaning in Rust over the visible table rows. Anything else is a syntax error, so a product change
+//! to the query fails loudly in tests instead of silently getting canned answers.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use crate::tables::{AlertRow, IncidentRow, Tables, is_visible, labels_value};
+use crate::timefmt;
+
+/// Text of the product's query, after its `let lookback = <N>d;` line.
+pub(crate) const SYNC_QUERY: &str = include_str!("../../../src/queries/sync_candidates.kql");
+
+/// Product names the query treats as Defender for Cloud (`dfcProducts`).
+const DFC_PRODUCTS: [&str; 2] = ["Azure Security Center", "Microsoft Defender for Cloud"];
+
+/// Output columns with their Log Analytics types, in query order.
+const COLUMNS: [(&str, &str); 9] = [
+    ("IncidentName", "string"),
+    ("IncidentNumber", "int"),
+    ("IncidentStatus", "string"),
+    ("Owner", "dynamic"),
+    ("Labels", "dynamic"),
+    ("SystemAlertId", "string"),
+    ("AlertStatus", "string"),
+    ("AlertProductName", "string"),
+    ("AlertTimeGenerated", "datetime"),
+];
+
+/// Returns the lookback in days if `text` is exactly `let lookback = <N>d;\n` + the product query.
+pub(crate) fn recognise(text: &str) -> Option<u64> {
+    let (first, rest) = text.split_once('\n')?;
+    if rest != SYNC_QUERY {
+        return None;
+    }
+    let digits = first.strip_prefix("let lookback = ")?.strip_suffix("d;")?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u64>().ok().filter(|&n| n > 0)
+}
+
+/// One output row (one open incident × one of its alerts).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CandidateRow {
+    /// IncidentName.
+    pub incident_name: String,
+    /// IncidentNumber.
+    pub incident_number: i64,
+    /// IncidentStatus (latest incident row's Status).
+    pub incident_status: String,
+    /// Owner dynamic value.
+    pub owner: Value,
+    /// Labels dynamic value.
+    pub labels: Value,
+    /// SystemAlertId from the incident's AlertIds.
+    pub system_alert_id: String,
+    /// Latest alert Status inside the window; "" when none (leftouter).
+    pub alert_status: String,
+    /// Latest alert ProductName inside the window; "" when none.
+    pub alert_product_name: String,
+    /// TimeGenerated of that alert row; null when none.
+    pub alert_time_generated: Option<DateTime<Utc>>,
+}
+
+/// Keeps, per key, the row with the greatest TimeGenerated (`summarize arg_max(...) by key`).
+fn latest_by<'a, R>(
+    rows: impl Iterator<Item = &'a R>,
+    key: impl Fn(&R) -> &str,
+    time: impl Fn(&R) -> DateTime<Utc>,
+) -> HashMap<String, &'a R>
+where
+    R: 'a,
+{
+    let mut latest: HashMap<String, &R> = HashMap::new();
+    for row in rows {
+        match latest.get(key(row)) {
+            Some(seen) if time(seen) > time(row) => {}
+            _ => {
+                latest.insert(key(row).to_string(), row);
+            }
+        }
+    }
+    latest
+}
+
+/// Evaluates the query at `now` over the rows ingested by then.
+pub(crate) fn evaluate(
+    tables: &Tables,
+    now: DateTime<Utc>,
+    ingestion_delay: std::time::Duration,
+    lookback_days: u64,
+) -> Vec<CandidateRow> {
+    // `where TimeGenerated > ago(lookback)`; a window too large to represent has no lower bound.
+    let window_start = i64::try_from(lookback_days)
+        .ok()
+        .and_then(chrono::TimeDelta::try_days)
+        .and_then(|d| now.checked_sub_signed(d));
+    let changed_alerts = latest_by(
+        tables.alerts.iter().filter(|r: &&AlertRow| {
+            is_visible(r.time_generated, now, ingestion_delay)
+                && window_start.is_none_or(|start| r.time_generated > start)
+        }),
+        |r| &r.system_alert_id,
+        |r| r.time_generated,
+    );
+    let latest_incidents = latest_by(
+        tables
+            .incidents
+            .iter()
+            .filter(|r: &&IncidentRow| is_visible(r.time_generated, now, ingestion_delay)),
+        |r| &r.incident_name,
+        |r| r.time_generated,
+    );
+    let mut open_incident_alerts = Vec::new();
+    for inc in latest_incidents.values().filter(|r| r.status != "Closed") {
+        for alert_id in &inc.alert_ids {
+            let alert = changed_alerts.get(alert_id.as_str());
+            open_incident_alerts.push(CandidateRow {
+                incident_name: inc.incident_name.clone(),
+                incident_number: inc.incident_number,
+                incident_status: inc.status.clone(),
+                owner: inc.owner.column_value(),
+                labels: labels_value(&inc.labels),
+                system_alert_id: alert_id.clone(),
+                alert_status: alert.map(|a| a.status.clone()).unwrap_or_default(),
+                alert_product_name: alert.map(|a| a.product_name.clone()).unwrap_or_default(),
+                alert_time_generated: alert.map(|a| a.time_generated),
+            });
+        }
+    }
+    let candidates: HashSet<String> = open_incident_alerts
+        .iter()
+        .filter(|r| DFC_PRODUCTS.contains(&r.alert_product_name.as_str()))
+        .map(|r| r.incident_name.clone())
+        .collect();
+    open_incident_alerts.retain(|r| candidates.contains(&r.incident_name));
+    open_incident_alerts
+}
+
+/// Encodes rows as the v1 query response: typed JSON values, dynamic columns as JSON text.
+pub(crate) fn encode(rows: &[CandidateRow]) -> Value {
+    let columns: Vec<Value> = COLUMNS
+        .iter()
+        .map(|(name, ty)| json!({"name": name, "type": ty}))
+        .collect();
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!([
+                r.incident_name,
+                r.incident_number,
+                r.incident_status,
+                r.owner.to_string(),
+                r.labels.to_string(),
+                r.system_alert_id,
+                r.alert_status,
+                r.alert_product_name,
+                r.alert_time_generated.map(timefmt::format),
+            ])
+        })
+        .collect();
+    json!({"tables": [{"name": "PrimaryResult", "columns": columns, "rows": rows}]})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_only_the_exact_query() {
+        assert_eq!(recognise(&format!("let lookback = 7d;\n{SYNC_QUERY}")), Some(7));
+        assert_eq!(recognise(&format!("let lookback = 30d;\n{SYNC_QUERY}")), Some(30));
+        assert_eq!(recognise(&format!("let lookback = 0d;\n{SYNC_QUERY}")), None);
+        assert_eq!(recognise(&format!("let lookback = -1d;\n{SYNC_QUERY}")), None);
+        assert_eq!(recognise(&format!("let lookback = 7h;\n{SYNC_QUERY}")), None);
+        assert_eq!(recognise(&format!("let lookback = 7d;\n{SYNC_QUERY} ")), None);
+        assert_eq!(recognise(SYNC_QUERY), None);
+        assert_eq!(recognise("SecurityIncident | take 1"), None);
+    }
+}

@@ -1,0 +1,228 @@
+//! The HTTP front: one axum fallback handler on one port that reads the whole request, applies any
+//! scripted fault, routes by path prefix to the identity, Log Analytics or Sentinel module, and logs
+//! the answer. Routing by hand keeps Sentinel's case-insensitive path segments simple.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, Request, State as AxumState};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::config::SimConfig;
+use crate::fault::{FaultKind, FaultTarget};
+use crate::model::RecordedRequest;
+use crate::state::State;
+use crate::{identity, loganalytics, sentinel};
+
+/// Shared simulator internals behind [`crate::AzureSim`].
+#[derive(Debug)]
+pub(crate) struct Inner {
+    /// Configuration given at start.
+    pub config: SimConfig,
+    /// `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    /// Secret the identity endpoint expects in `X-IDENTITY-HEADER`.
+    pub identity_header: String,
+    /// Client id of the simulated system-assigned identity.
+    pub client_id: String,
+    /// Mutable world.
+    pub state: Mutex<State>,
+}
+
+impl Inner {
+    /// Locks the state; a panic in another holder cannot leave it half-written in a way that
+    /// matters to tests, so poisoning is ignored.
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A fully read request, so handlers can be plain synchronous functions.
+#[derive(Debug)]
+pub(crate) struct Req {
+    /// Upper-case method.
+    pub method: String,
+    /// Path as sent.
+    pub path: String,
+    /// Decoded query parameters.
+    pub params: HashMap<String, String>,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body bytes.
+    pub body: Bytes,
+}
+
+impl Req {
+    /// A header's value as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The token from `Authorization: Bearer <token>`, `Err(())` when the header is missing.
+    pub fn bearer(&self) -> Result<Option<&str>, ()> {
+        let value = self.header("authorization").ok_or(())?;
+        let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+        Ok(scheme.eq_ignore_ascii_case("bearer").then_some(token.trim()))
+    }
+}
+
+/// A JSON response.
+pub(crate) fn json_response(status: u16, body: &Value) -> Response {
+    let mut resp = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        body.to_string(),
+    )
+        .into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    resp
+}
+
+/// The `{"error":{"code","message"}}` body shared by ARM and Log Analytics.
+pub(crate) fn error_response(status: u16, code: &str, message: &str) -> Response {
+    json_response(status, &json!({"error": {"code": code, "message": message}}))
+}
+
+/// Builds the router serving all three APIs.
+pub(crate) fn router(inner: Arc<Inner>) -> axum::Router {
+    axum::Router::new().fallback(dispatch).with_state(inner)
+}
+
+/// Which fault target a request belongs to, if any.
+fn classify(method: &str, path: &str) -> Option<FaultTarget> {
+    let lower = path.to_ascii_lowercase();
+    if lower.starts_with("/msi/token") {
+        return Some(FaultTarget::Token);
+    }
+    if lower.starts_with("/v1/workspaces/") {
+        return Some(FaultTarget::Query);
+    }
+    if !lower.starts_with("/subscriptions/") {
+        return None;
+    }
+    let segs: Vec<&str> = lower.trim_matches('/').split('/').collect();
+    let rest = segs.get(10..).unwrap_or(&[]);
+    Some(match (method, rest) {
+        ("GET", ["incidents", _]) => FaultTarget::IncidentGet,
+        ("PUT", ["incidents", _]) => FaultTarget::IncidentPut,
+        ("POST", ["incidents", _, "alerts"]) => FaultTarget::AlertsList,
+        ("PUT", ["incidents", _, "comments", _]) => FaultTarget::CommentPut,
+        _ => FaultTarget::AnyArm,
+    })
+}
+
+/// The answer to a `FaultKind::Status` fault.
+fn fault_status(code: u16, retry_after_secs: Option<u64>) -> Response {
+    let name = match code {
+        400 => "BadRequest",
+        401 => "AuthenticationFailed",
+        403 => "Forbidden",
+        404 => "NotFound",
+        409 => "Conflict",
+        429 => "TooManyRequests",
+        500 => "InternalServerError",
+        502 => "BadGateway",
+        503 => "ServiceUnavailable",
+        504 => "GatewayTimeout",
+        _ => "SimulatedFault",
+    };
+    let mut resp = error_response(code, name, &format!("Simulated fault: HTTP {code}."));
+    if let Some(secs) = retry_after_secs {
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
+/// Recorded 504 body of the Log Analytics query API.
+fn gateway_timeout(target: FaultTarget) -> Response {
+    if target == FaultTarget::Query {
+        return json_response(
+            504,
+            &json!({"error": {
+                "message": "Gateway timeout",
+                "code": "GatewayTimeout",
+                "correlationId": uuid::Uuid::new_v4().to_string(),
+                "innererror": {"code": "GatewayTimeout", "message": "Kusto query timed out"}
+            }}),
+        );
+    }
+    error_response(
+        504,
+        "GatewayTimeout",
+        "The gateway did not receive a response within the specified time period.",
+    )
+}
+
+/// Decodes the query string (serde_urlencoded via axum).
+fn params(uri: &Uri) -> HashMap<String, String> {
+    Query::<HashMap<String, String>>::try_from_uri(uri)
+        .map(|q| q.0)
+        .unwrap_or_default()
+}
+
+/// Handles every request.
+async fn dispatch(AxumState(sim): AxumState<Arc<Inner>>, request: Request) -> Response {
+    let method = request.method().as_str().to_ascii_uppercase();
+    let path = request.uri().path().to_string();
+    let raw_query = request.uri().query().map(str::to_string);
+    let params = params(request.uri());
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 64 << 20).await.unwrap_or_default();
+    let req = Req {
+        method: method.clone(),
+        path: path.clone(),
+        params,
+        headers: parts.headers,
+        body,
+    };
+    let record = |status: u16| {
+        sim.lock().requests.push(RecordedRequest {
+            method: method.clone(),
+            path: path.clone(),
+            query: raw_query.clone(),
+            status,
+        });
+    };
+
+    let target = classify(&method, &path);
+    let fault = target.and_then(|t| sim.lock().faults.take(t));
+    let mut partial = false;
+    let response = match (fault, target) {
+        (Some(FaultKind::Stall(d)), _) => {
+            tokio::time::sleep(d).await;
+            record(0);
+            // Unwinding the connection task drops the socket without an answer; resume_unwind
+            // skips the panic hook, so nothing is printed.
+            std::panic::resume_unwind(Box::new("azure-sim: stalled connection closed"));
+        }
+        (Some(FaultKind::Status { code, retry_after_secs }), _) => Some(fault_status(code, retry_after_secs)),
+        (Some(FaultKind::GatewayTimeout), Some(t)) => Some(gateway_timeout(t)),
+        (Some(FaultKind::Delay(d)), _) => {
+            tokio::time::sleep(d).await;
+            None
+        }
+        (Some(FaultKind::PartialError), _) => {
+            partial = true;
+            None
+        }
+        _ => None,
+    };
+    let response = response.unwrap_or_else(|| match target {
+        Some(FaultTarget::Token) => identity::token(&sim, &req),
+        Some(FaultTarget::Query) => loganalytics::query(&sim, &req, partial),
+        Some(_) => sentinel::handle(&sim, &req),
+        None => error_response(404, "NotFound", "The requested path does not exist."),
+    });
+    record(response.status().as_u16());
+    response
+}
+
+/// An empty 200, the documented answer to a query POST without a JSON body.
+pub(crate) fn empty_ok() -> Response {
+    (StatusCode::OK, Body::empty()).into_response()
+}

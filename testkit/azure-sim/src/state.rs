@@ -1,0 +1,331 @@
+//! The simulator's mutable world: current incidents and alerts (what REST reads), the tables (what
+//! queries read), issued tokens, the request log and pending faults. Every change to an incident or
+//! alert goes through here so that the matching table row is appended in the same step.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+
+use crate::fault::FaultQueue;
+use crate::model::{AlertSeed, AnalystEdit, CommentView, IncidentSeed, IncidentView, Owner, RecordedRequest};
+use crate::tables::{AlertRow, IncidentRow, Label, OwnerInfo, Tables};
+use crate::timefmt;
+
+/// Token audiences the identity endpoint issues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Audience {
+    /// Azure Resource Manager (Sentinel REST API).
+    Arm,
+    /// Log Analytics query API.
+    LogAnalytics,
+}
+
+/// A token handed out by the identity endpoint.
+#[derive(Debug, Clone)]
+pub(crate) struct IssuedToken {
+    /// Who may accept it.
+    pub audience: Audience,
+    /// Unix seconds after which it is rejected.
+    pub expires_on: i64,
+}
+
+/// An incident comment.
+#[derive(Debug, Clone)]
+pub(crate) struct Comment {
+    /// Id chosen by the writer.
+    pub id: String,
+    /// Text.
+    pub message: String,
+    /// Unquoted etag, as comment responses carry it.
+    pub etag: String,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+    /// Last change.
+    pub last_modified: DateTime<Utc>,
+}
+
+/// Current state of an incident.
+#[derive(Debug, Clone)]
+pub(crate) struct Incident {
+    /// GUID (REST id, `IncidentName`).
+    pub name: String,
+    /// Incident number.
+    pub number: i64,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Severity.
+    pub severity: String,
+    /// Status.
+    pub status: String,
+    /// Classification.
+    pub classification: Option<String>,
+    /// Classification reason.
+    pub classification_reason: Option<String>,
+    /// Classification comment.
+    pub classification_comment: Option<String>,
+    /// Owner.
+    pub owner: OwnerInfo,
+    /// Labels.
+    pub labels: Vec<Label>,
+    /// Alert ids.
+    pub alert_ids: Vec<String>,
+    /// Quoted etag.
+    pub etag: String,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+    /// Last modification.
+    pub last_modified: DateTime<Utc>,
+    /// First activity.
+    pub first_activity: Option<DateTime<Utc>>,
+    /// Last activity.
+    pub last_activity: Option<DateTime<Utc>>,
+    /// Comments in creation order.
+    pub comments: Vec<Comment>,
+}
+
+/// Current state of an alert.
+#[derive(Debug, Clone)]
+pub(crate) struct Alert {
+    /// SystemAlertId.
+    pub id: String,
+    /// Status.
+    pub status: String,
+    /// Product name.
+    pub product_name: String,
+    /// Display name.
+    pub display_name: String,
+    /// Severity.
+    pub severity: String,
+    /// When the alert was generated.
+    pub created: DateTime<Utc>,
+}
+
+/// Everything behind the simulator's lock.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    /// Incidents by name.
+    pub incidents: BTreeMap<String, Incident>,
+    /// Alerts by SystemAlertId.
+    pub alerts: HashMap<String, Alert>,
+    /// The Log Analytics tables.
+    pub tables: Tables,
+    /// Number given to the next incident.
+    pub next_number: i64,
+    /// Issued tokens by token text.
+    pub tokens: HashMap<String, IssuedToken>,
+    /// Successful token requests per audience.
+    pub token_requests: HashMap<Audience, usize>,
+    /// Requests answered.
+    pub requests: Vec<RecordedRequest>,
+    /// Faults still to inject.
+    pub faults: FaultQueue,
+    /// Analyst edits to apply right after the next GET of an incident.
+    pub edits_after_get: HashMap<String, Vec<AnalystEdit>>,
+}
+
+/// A fresh quoted incident etag.
+pub(crate) fn new_etag() -> String {
+    format!("\"{}\"", uuid::Uuid::new_v4())
+}
+
+impl From<&Owner> for OwnerInfo {
+    fn from(o: &Owner) -> Self {
+        OwnerInfo {
+            object_id: Some(o.object_id.clone()),
+            email: Some(o.email.clone()),
+            assigned_to: Some(o.assigned_to.clone()),
+            user_principal_name: Some(o.user_principal_name.clone()),
+        }
+    }
+}
+
+/// Labels added by a person.
+fn user_labels(names: &[String]) -> Vec<Label> {
+    names
+        .iter()
+        .map(|n| Label {
+            name: n.clone(),
+            label_type: "User".into(),
+        })
+        .collect()
+}
+
+impl State {
+    /// Creates an alert and writes its first SecurityAlert row.
+    pub fn add_alert(&mut self, seed: AlertSeed) -> String {
+        let id = uuid::Uuid::new_v4().to_string();
+        let at = timefmt::to_ticks(Utc::now() - seed.last_changed_ago);
+        let alert = Alert {
+            id: id.clone(),
+            status: seed.status,
+            product_name: seed.product_name,
+            display_name: seed.display_name,
+            severity: "Medium".into(),
+            created: at,
+        };
+        self.alerts.insert(id.clone(), alert);
+        self.write_alert_row(&id, at);
+        id
+    }
+
+    /// Changes an alert's status (a Defender for Cloud side change) and writes a row now.
+    pub fn set_alert_status(&mut self, id: &str, status: &str) {
+        let alert = self
+            .alerts
+            .get_mut(id)
+            .unwrap_or_else(|| panic!("azure-sim: unknown alert {id}"));
+        alert.status = status.to_string();
+        self.write_alert_row(id, timefmt::now());
+    }
+
+    /// Appends the alert's current state to SecurityAlert.
+    fn write_alert_row(&mut self, id: &str, at: DateTime<Utc>) {
+        let a = &self.alerts[id];
+        self.tables.alerts.push(AlertRow {
+            time_generated: at,
+            system_alert_id: a.id.clone(),
+            status: a.status.clone(),
+            product_name: a.product_name.clone(),
+            display_name: a.display_name.clone(),
+            severity: a.severity.clone(),
+        });
+    }
+
+    /// The next incident number.
+    pub fn take_number(&mut self) -> i64 {
+        self.next_number += 1;
+        self.next_number
+    }
+
+    /// Creates an incident from a seed and writes its first SecurityIncident row.
+    pub fn add_incident(&mut self, seed: IncidentSeed) -> String {
+        let name = uuid::Uuid::new_v4().to_string();
+        let at = timefmt::to_ticks(Utc::now() - seed.last_modified_ago);
+        let incident = Incident {
+            name: name.clone(),
+            number: self.take_number(),
+            title: seed.title,
+            description: Some(String::new()),
+            severity: seed.severity,
+            status: seed.status,
+            classification: seed.classification,
+            classification_reason: seed.classification_reason,
+            classification_comment: None,
+            owner: seed.owner.as_ref().map(OwnerInfo::from).unwrap_or_default(),
+            labels: user_labels(&seed.labels),
+            alert_ids: seed.alert_ids,
+            etag: new_etag(),
+            created: at,
+            last_modified: at,
+            first_activity: Some(at),
+            last_activity: Some(at),
+            comments: Vec::new(),
+        };
+        self.incidents.insert(name.clone(), incident);
+        self.write_incident_row(&name);
+        name
+    }
+
+    /// Applies a portal edit: new etag, new modification time, new row.
+    pub fn analyst_edit(&mut self, name: &str, edit: AnalystEdit) {
+        let inc = self
+            .incidents
+            .get_mut(name)
+            .unwrap_or_else(|| panic!("azure-sim: unknown incident {name}"));
+        if let Some(status) = edit.status {
+            // Reopening in the portal drops the classification, as open incidents carry none.
+            if status != "Closed" {
+                inc.classification = None;
+                inc.classification_reason = None;
+                inc.classification_comment = None;
+            }
+            inc.status = status;
+        }
+        if let Some(owner) = edit.owner {
+            inc.owner = owner.as_ref().map(OwnerInfo::from).unwrap_or_default();
+        }
+        inc.labels.extend(user_labels(&edit.add_labels));
+        if let Some((classification, reason)) = edit.classification {
+            inc.classification = Some(classification);
+            inc.classification_reason = reason;
+        }
+        inc.etag = new_etag();
+        inc.last_modified = timefmt::now();
+        self.write_incident_row(name);
+    }
+
+    /// Distinct product names of an incident's known alerts.
+    pub fn alert_product_names(&self, alert_ids: &[String]) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for id in alert_ids {
+            if let Some(a) = self.alerts.get(id)
+                && !names.contains(&a.product_name)
+            {
+                names.push(a.product_name.clone());
+            }
+        }
+        names
+    }
+
+    /// Appends the incident's current state to SecurityIncident, stamped with its last change.
+    pub fn write_incident_row(&mut self, name: &str) {
+        let inc = &self.incidents[name];
+        let row = IncidentRow {
+            time_generated: inc.last_modified,
+            incident_name: inc.name.clone(),
+            incident_number: inc.number,
+            title: inc.title.clone(),
+            description: inc.description.clone().unwrap_or_default(),
+            severity: inc.severity.clone(),
+            status: inc.status.clone(),
+            classification: inc.classification.clone().unwrap_or_default(),
+            classification_reason: inc.classification_reason.clone().unwrap_or_default(),
+            classification_comment: inc.classification_comment.clone().unwrap_or_default(),
+            owner: inc.owner.clone(),
+            labels: inc.labels.clone(),
+            alert_ids: inc.alert_ids.clone(),
+            alert_product_names: self.alert_product_names(&inc.alert_ids),
+            created_time: inc.created,
+            last_modified_time: inc.last_modified,
+        };
+        self.tables.incidents.push(row);
+    }
+
+    /// Applies the edits queued by `edit_after_next_get` for this incident, if any.
+    pub fn apply_edits_after_get(&mut self, name: &str) {
+        if let Some(edits) = self.edits_after_get.remove(name) {
+            for edit in edits {
+                self.analyst_edit(name, edit);
+            }
+        }
+    }
+
+    /// The test-facing view of an incident.
+    pub fn view(&self, name: &str) -> Option<IncidentView> {
+        let inc = self.incidents.get(name)?;
+        Some(IncidentView {
+            name: inc.name.clone(),
+            number: inc.number,
+            status: inc.status.clone(),
+            classification: inc.classification.clone(),
+            classification_reason: inc.classification_reason.clone(),
+            classification_comment: inc.classification_comment.clone(),
+            owner_object_id: inc.owner.object_id.clone(),
+            labels: inc.labels.iter().map(|l| l.name.clone()).collect(),
+            etag: inc.etag.clone(),
+            comments: inc
+                .comments
+                .iter()
+                .map(|c| CommentView {
+                    id: c.id.clone(),
+                    message: c.message.clone(),
+                })
+                .collect(),
+            title: inc.title.clone(),
+            severity: inc.severity.clone(),
+            description: inc.description.clone().unwrap_or_default(),
+        })
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests of azure-sim over real HTTP: one binary, one module per API, shared helpers.
+
+mod helpers;
+mod identity;
+mod query;
+mod rest;
+mod shapes;

@@ -1,0 +1,182 @@
+//! `spawn_app()`: a fresh simulator, the function app laid out as `func publish` would, and the
+//! handler binary started by the host emulator with settings pointing at the simulator.
+
+use std::{collections::HashMap, path::PathBuf, time::Duration};
+
+use azure_sim::{AlertSeed, AzureSim, IncidentSeed, IncidentView, Owner, RecordedRequest, SimConfig};
+use functions_host::{CallerRequest, CallerResponse, FunctionApp, FunctionsHost, HandlerProcess, Invocation, Outcome, timer};
+use serde_json::{Value, json};
+
+pub const FUNCTION_KEY: &str = "test-function-key";
+pub const DFC: &str = "Azure Security Center";
+
+/// A running handler in front of a simulated workspace.
+pub struct TestApp {
+    pub sim: AzureSim,
+    pub host: FunctionsHost,
+    pub handler: Option<HandlerProcess>,
+    root: PathBuf,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// The repository's function app files, copied into a fresh folder (the publish layout).
+pub fn app_root() -> PathBuf {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let root = std::env::temp_dir().join(format!("dfc-sync-test-{}", uuid::Uuid::new_v4().simple()));
+    for path in ["host.json", "SyncTimer/function.json", "SecurityAlertWebhook/function.json"] {
+        let target = root.join(path);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(repo.join(path), target).unwrap();
+    }
+    root
+}
+
+/// Settings that point the handler at `sim`.
+pub fn settings_for(sim: &AzureSim) -> Vec<(String, String)> {
+    let ws = sim.workspace();
+    vec![
+        ("FUNCTIONS_WORKER_RUNTIME".into(), "custom".into()),
+        ("SENTINEL_WORKSPACE_ID".into(), ws.workspace_id.clone()),
+        ("SENTINEL_WORKSPACE_RESOURCE_ID".into(), ws.resource_id()),
+        ("ARM_ENDPOINT".into(), sim.base_url()),
+        ("LOG_ANALYTICS_ENDPOINT".into(), sim.base_url()),
+        ("IDENTITY_ENDPOINT".into(), sim.identity_endpoint()),
+        ("IDENTITY_HEADER".into(), sim.identity_header()),
+        ("SYNC_SCHEDULE".into(), "0 */5 * * * *".into()),
+        ("RUST_LOG".into(), "debug".into()),
+    ]
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(SimConfig::default(), &[], &[]).await
+}
+
+/// Starts the simulator and the handler; `extra` adds or overrides settings, `remove` drops some.
+pub async fn spawn_app_with(config: SimConfig, extra: &[(&str, &str)], remove: &[&str]) -> TestApp {
+    let sim = AzureSim::start(config).await.expect("simulator starts");
+    let mut settings = settings_for(&sim);
+    settings.retain(|(k, _)| !remove.contains(&k.as_str()) && !extra.iter().any(|(e, _)| e == k));
+    settings.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let root = app_root();
+    let map: HashMap<String, String> = settings.iter().cloned().collect();
+    let app = FunctionApp::load(&root, &map).expect("function app loads like the host indexes it");
+    let handler = HandlerProcess::start(std::path::Path::new(env!("CARGO_BIN_EXE_handler")), &root, &settings, Duration::from_secs(30))
+        .await
+        .expect("handler becomes ready");
+    let host = FunctionsHost::new(handler.base_url(), app, vec![FUNCTION_KEY.to_owned()]);
+    TestApp { sim, host, handler: Some(handler), root }
+}
+
+/// One alert of a seeded incident: status, product, days since its last change.
+pub type AlertSpec<'a> = (&'a str, &'a str, i64);
+
+impl TestApp {
+    /// Seeds an incident with these alerts; returns its name and the alert ids.
+    pub fn seed(&self, status: &str, alerts: &[AlertSpec<'_>]) -> (String, Vec<String>) {
+        self.seed_with(status, alerts, 1, None, vec![])
+    }
+
+    pub fn seed_with(&self, status: &str, alerts: &[AlertSpec<'_>], incident_age_days: i64, owner: Option<Owner>, labels: Vec<String>) -> (String, Vec<String>) {
+        let ids: Vec<String> = alerts
+            .iter()
+            .map(|(s, p, d)| {
+                self.sim.add_alert(AlertSeed {
+                    status: (*s).into(),
+                    product_name: (*p).into(),
+                    display_name: "Suspicious process".into(),
+                    last_changed_ago: chrono::Duration::days(*d),
+                })
+            })
+            .collect();
+        let closed = status == "Closed";
+        let name = self.sim.add_incident(IncidentSeed {
+            title: "Test incident".into(),
+            severity: "High".into(),
+            status: status.into(),
+            owner,
+            labels,
+            alert_ids: ids.clone(),
+            last_modified_ago: chrono::Duration::days(incident_age_days),
+            classification: closed.then(|| "Undetermined".into()),
+            classification_reason: None,
+        });
+        (name, ids)
+    }
+
+    pub fn incident(&self, name: &str) -> IncidentView {
+        self.sim.incident(name).expect("incident exists")
+    }
+
+    /// Fires SyncTimer with the scheduled-run payload.
+    pub async fn run_timer(&self) -> Invocation {
+        self.host.invoke_timer("SyncTimer", timer::scheduled(), None).await.expect("invocation reaches the handler")
+    }
+
+    /// Posts `body` to the webhook through the host, with the function key.
+    pub async fn post_webhook(&self, body: &Value) -> CallerResponse {
+        self.post_webhook_raw("/api/SecurityAlertWebhook", "application/json", body.to_string().into_bytes()).await
+    }
+
+    pub async fn post_webhook_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> CallerResponse {
+        let mut headers = vec![("x-functions-key".to_owned(), FUNCTION_KEY.to_owned())];
+        if !content_type.is_empty() {
+            headers.push(("Content-Type".to_owned(), content_type.to_owned()));
+        }
+        headers.push(("Content-Length".to_owned(), body.len().to_string()));
+        self.host
+            .call_http(CallerRequest { method: "POST".into(), path_and_query: path.into(), headers, body, chunked: false })
+            .await
+            .expect("host answers")
+    }
+
+    /// Requests the simulator saw for one incident (any sub-resource), by method.
+    pub fn calls_for(&self, incident: &str, method: &str) -> Vec<RecordedRequest> {
+        self.sim.requests().into_iter().filter(|r| r.method == method && r.path.contains(incident)).collect()
+    }
+
+    /// All writes (PUTs) the simulator answered.
+    pub fn puts(&self) -> Vec<RecordedRequest> {
+        self.sim.requests().into_iter().filter(|r| r.method == "PUT").collect()
+    }
+
+    pub fn incident_payload(&self, name: &str) -> Value {
+        let ws = self.sim.workspace();
+        json!({
+            "workspaceId": ws.workspace_id,
+            "workspaceInfo": { "SubscriptionId": ws.subscription_id, "ResourceGroupName": ws.resource_group, "WorkspaceName": ws.workspace_name },
+            "object": {
+                "id": format!("{}/providers/Microsoft.SecurityInsights/Incidents/{name}", ws.resource_id()),
+                "name": name,
+                "properties": { "status": "New" }
+            }
+        })
+    }
+
+    pub fn handler_output(&self) -> String {
+        let h = self.handler.as_ref().expect("handler running");
+        let mut lines = h.stdout_lines();
+        lines.extend(h.stderr_lines());
+        lines.join("\n")
+    }
+}
+
+/// The invocation's logs and return value; panics with the body when it did not succeed.
+pub fn succeeded(invocation: &Invocation) -> (Vec<String>, Value) {
+    match &invocation.outcome {
+        Outcome::Succeeded { logs, return_value, .. } => (logs.clone(), return_value.clone()),
+        other => panic!("invocation did not succeed: {other:?}\n{}", invocation.raw_body),
+    }
+}
+
+/// The report of one incident in a run summary.
+pub fn report<'a>(summary: &'a Value, incident: &str) -> &'a Value {
+    summary["incidents"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["incident"] == incident))
+        .unwrap_or_else(|| panic!("no report for {incident} in {summary:#}"))
+}

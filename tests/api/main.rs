@@ -1,0 +1,8 @@
+//! Integration tests: the real `handler` binary, started as the Functions host starts it, driven
+//! with the host's payloads, talking real HTTP to the Azure simulator. Each test owns its
+//! simulator and its handler process, so tests run in parallel without sharing state.
+
+mod helpers;
+mod protocol;
+mod timer;
+mod webhook;

@@ -1,0 +1,74 @@
+//! The Functions host protocol itself: start-up, readiness, configuration errors, envelope mode,
+//! shutdown.
+
+use std::time::Duration;
+
+use azure_sim::SimConfig;
+use functions_host::{CallerRequest, Outcome};
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn missing_settings_still_start_and_every_invocation_names_the_setting() {
+    let app = spawn_app_with(SimConfig::default(), &[("SYNC_LOOKBACK_DAYS", "many")], &["SENTINEL_WORKSPACE_ID"]).await;
+    let invocation = app.run_timer().await;
+    assert_eq!(invocation.http_status, 500);
+    assert!(matches!(invocation.outcome, Outcome::Failed { .. }));
+    assert!(invocation.raw_body.contains("SENTINEL_WORKSPACE_ID"), "{}", invocation.raw_body);
+    assert!(invocation.raw_body.contains("SYNC_LOOKBACK_DAYS"), "{}", invocation.raw_body);
+    let r = app.post_webhook(&json!({ "incidentId": "abc" })).await;
+    assert_eq!(r.status, 500);
+    assert!(r.text().contains("SENTINEL_WORKSPACE_ID"));
+    assert!(app.handler_output().contains("SENTINEL_WORKSPACE_ID"));
+    assert!(app.sim.requests().is_empty());
+}
+
+#[tokio::test]
+async fn readiness_probe_and_unknown_paths_answer_json() {
+    let app = spawn_app().await;
+    let base = app.handler.as_ref().unwrap().base_url();
+    let client = reqwest::Client::new();
+    let ready = client.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let missing = client.post(format!("{base}/api/Nope")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.headers()["content-type"], "application/json");
+    let wrong_method = client.get(format!("{base}/api/SecurityAlertWebhook")).send().await.unwrap();
+    assert_eq!(wrong_method.status(), 405);
+}
+
+#[tokio::test]
+async fn envelope_mode_webhook_answers_in_outputs_res() {
+    let app = spawn_app().await;
+    let (name, _) = app.seed("New", &[("Resolved", DFC, 1)]);
+    let payload = json!({ "incidentId": name }).to_string().into_bytes();
+    let r = app
+        .host
+        .call_http_envelope(CallerRequest {
+            method: "POST".into(),
+            path_and_query: "/api/SecurityAlertWebhook".into(),
+            headers: vec![
+                ("x-functions-key".into(), FUNCTION_KEY.into()),
+                ("Content-Type".into(), "application/json".into()),
+                ("Content-Length".into(), payload.len().to_string()),
+            ],
+            body: payload,
+            chunked: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let reply: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(reply["action"], "closed");
+    assert_eq!(app.incident(&name).status, "Closed");
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_handler_gracefully() {
+    let mut app = spawn_app().await;
+    let handler = app.handler.take().unwrap();
+    assert!(handler.ready_after() < Duration::from_secs(10));
+    let status = handler.terminate(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(status.code(), Some(0), "graceful exit");
+}
