@@ -17,7 +17,10 @@ use serde_json::{Value, json};
 const APP_FILES: [(&str, &str); 3] = [
     ("host.json", include_str!("../host.json")),
     ("SyncTimer/function.json", include_str!("../SyncTimer/function.json")),
-    ("SecurityAlertWebhook/function.json", include_str!("../SecurityAlertWebhook/function.json")),
+    (
+        "SecurityAlertWebhook/function.json",
+        include_str!("../SecurityAlertWebhook/function.json"),
+    ),
 ];
 const FUNCTION_KEY: &str = "demo-function-key";
 
@@ -84,18 +87,96 @@ impl Scenario {
                 classification,
                 classification_reason,
             });
-            cases.push(Case { label, name: name.clone(), alerts: ids, expect_status, expect_classification });
+            cases.push(Case {
+                label,
+                name: name.clone(),
+                alerts: ids,
+                expect_status,
+                expect_classification,
+            });
             name
         };
-        add("All alerts Resolved", "New", &[("Resolved", dfc, 1)], 2, vec![], "Closed", Some("TruePositive"));
-        add("All alerts Dismissed", "New", &[("Dismissed", dfc, 1), ("Dismissed", dfc, 2)], 3, vec![], "Closed", Some("BenignPositive"));
-        add("Resolved + Dismissed", "New", &[("Resolved", dfc, 1), ("Dismissed", dfc, 1)], 3, vec![], "Closed", Some("TruePositive"));
-        add("In progress + Resolved", "New", &[("InProgress", dfc, 1), ("Resolved", dfc, 1)], 2, vec![], "Active", None);
-        add("In progress, already Active", "Active", &[("InProgress", dfc, 1)], 1, vec![], "Active", None);
-        add("One alert still New", "New", &[("New", dfc, 1), ("Resolved", dfc, 1)], 2, vec![], "New", None);
-        add("Already Closed", "Closed", &[("Resolved", dfc, 1)], 1, vec![], "Closed", Some("Undetermined"));
-        add("Incident 90 days old", "New", &[("Resolved", "Microsoft Defender for Cloud", 1)], 90, vec![], "Closed", Some("TruePositive"));
-        add("Not Defender for Cloud", "New", &[("Resolved", "Azure Sentinel", 1)], 1, vec![], "New", None);
+        add(
+            "All alerts Resolved",
+            "New",
+            &[("Resolved", dfc, 1)],
+            2,
+            vec![],
+            "Closed",
+            Some("TruePositive"),
+        );
+        add(
+            "All alerts Dismissed",
+            "New",
+            &[("Dismissed", dfc, 1), ("Dismissed", dfc, 2)],
+            3,
+            vec![],
+            "Closed",
+            Some("BenignPositive"),
+        );
+        add(
+            "Resolved + Dismissed",
+            "New",
+            &[("Resolved", dfc, 1), ("Dismissed", dfc, 1)],
+            3,
+            vec![],
+            "Closed",
+            Some("TruePositive"),
+        );
+        add(
+            "In progress + Resolved",
+            "New",
+            &[("InProgress", dfc, 1), ("Resolved", dfc, 1)],
+            2,
+            vec![],
+            "Active",
+            None,
+        );
+        add(
+            "In progress, already Active",
+            "Active",
+            &[("InProgress", dfc, 1)],
+            1,
+            vec![],
+            "Active",
+            None,
+        );
+        add(
+            "One alert still New",
+            "New",
+            &[("New", dfc, 1), ("Resolved", dfc, 1)],
+            2,
+            vec![],
+            "New",
+            None,
+        );
+        add(
+            "Already Closed",
+            "Closed",
+            &[("Resolved", dfc, 1)],
+            1,
+            vec![],
+            "Closed",
+            Some("Undetermined"),
+        );
+        add(
+            "Incident 90 days old",
+            "New",
+            &[("Resolved", "Microsoft Defender for Cloud", 1)],
+            90,
+            vec![],
+            "Closed",
+            Some("TruePositive"),
+        );
+        add(
+            "Not Defender for Cloud",
+            "New",
+            &[("Resolved", "Azure Sentinel", 1)],
+            1,
+            vec![],
+            "New",
+            None,
+        );
         add(
             "Reopened by an analyst",
             "Active",
@@ -105,10 +186,32 @@ impl Scenario {
             "Active",
             None,
         );
-        let raced = add("Analyst closes it meanwhile", "New", &[("Resolved", dfc, 1)], 1, vec![], "Closed", Some("FalsePositive"));
-        let webhook_incident = add("Dismissed later (webhook)", "New", &[("New", dfc, 1)], 1, vec![], "Closed", Some("BenignPositive"));
+        let raced = add(
+            "Analyst closes it meanwhile",
+            "New",
+            &[("Resolved", dfc, 1)],
+            1,
+            vec![],
+            "Closed",
+            Some("FalsePositive"),
+        );
+        let webhook_incident = add(
+            "Dismissed later (webhook)",
+            "New",
+            &[("New", dfc, 1)],
+            1,
+            vec![],
+            "Closed",
+            Some("BenignPositive"),
+        );
         let webhook_alert = cases.last().map(|c| c.alerts[0].clone()).unwrap_or_default();
-        Ok(Self { sim, cases, raced, webhook_incident, webhook_alert })
+        Ok(Self {
+            sim,
+            cases,
+            raced,
+            webhook_incident,
+            webhook_alert,
+        })
     }
 
     /// The app settings the handler gets, pointing it at the simulator.
@@ -134,7 +237,11 @@ impl Scenario {
 
 /// Writes the function app's files into a fresh folder, as `func publish` would lay them out.
 pub fn write_app_root() -> std::io::Result<PathBuf> {
-    let root = std::env::temp_dir().join(format!("dfc-sentinel-sync-demo-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
+    let root = std::env::temp_dir().join(format!(
+        "dfc-sentinel-sync-demo-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
     for (path, text) in APP_FILES {
         let file = root.join(path);
         if let Some(parent) = file.parent() {
@@ -159,7 +266,9 @@ pub async fn run(verbose: bool) -> ExitCode {
 
 async fn run_inner(verbose: bool) -> Result<bool, String> {
     println!("dfc-sentinel-sync demo: the real handler against a simulated Sentinel workspace\n");
-    let scenario = Scenario::seed().await.map_err(|e| format!("could not start the simulator: {e}"))?;
+    let scenario = Scenario::seed()
+        .await
+        .map_err(|e| format!("could not start the simulator: {e}"))?;
     let sim = &scenario.sim;
     println!("Before:");
     print_table(&scenario, None);
@@ -172,7 +281,11 @@ async fn run_inner(verbose: bool) -> Result<bool, String> {
     let handler = HandlerProcess::start(&exe, &root, &settings, Duration::from_secs(30))
         .await
         .map_err(|e| format!("the handler did not start: {e}"))?;
-    println!("\nHandler started as the Functions host starts it: ready after {} ms on port {}.", handler.ready_after().as_millis(), handler.port());
+    println!(
+        "\nHandler started as the Functions host starts it: ready after {} ms on port {}.",
+        handler.ready_after().as_millis(),
+        handler.port()
+    );
     let host = FunctionsHost::new(handler.base_url(), app, vec![FUNCTION_KEY.to_owned()]);
 
     // An analyst closes this incident between the handler's read and its write.
@@ -186,7 +299,10 @@ async fn run_inner(verbose: bool) -> Result<bool, String> {
     );
 
     println!("\n1. The host fires SyncTimer (timer envelope, chunked, as the host sends it).");
-    let invocation = host.invoke_timer("SyncTimer", timer::scheduled(), None).await.map_err(|e| format!("timer invocation failed: {e}"))?;
+    let invocation = host
+        .invoke_timer("SyncTimer", timer::scheduled(), None)
+        .await
+        .map_err(|e| format!("timer invocation failed: {e}"))?;
     let mut actions: HashMap<String, String> = HashMap::new();
     match &invocation.outcome {
         Outcome::Succeeded { logs, return_value, .. } => {
@@ -194,13 +310,26 @@ async fn run_inner(verbose: bool) -> Result<bool, String> {
                 println!("   log: {line}");
             }
             for r in return_value["incidents"].as_array().into_iter().flatten() {
-                actions.insert(r["incident"].as_str().unwrap_or_default().to_owned(), r["action"].as_str().unwrap_or_default().to_owned());
+                let action = r["action"].as_str().unwrap_or_default();
+                let text = match (action, r["conflicts"].as_u64().unwrap_or(0)) {
+                    ("unchanged", 0) => format!("unchanged: {}", r["reason"].as_str().unwrap_or_default()),
+                    ("unchanged", n) => {
+                        format!("unchanged: {} after {n} 409", r["reason"].as_str().unwrap_or_default())
+                    }
+                    (other, _) => other.to_owned(),
+                };
+                actions.insert(r["incident"].as_str().unwrap_or_default().to_owned(), text);
             }
         }
-        other => println!("   the invocation did not succeed: {other:?}\n   body: {}", invocation.raw_body),
+        other => println!(
+            "   the invocation did not succeed: {other:?}\n   body: {}",
+            invocation.raw_body
+        ),
     }
 
-    println!("\n2. In Defender for Cloud, the subscription owner dismisses the alert of \"Dismissed later (webhook)\";");
+    println!(
+        "\n2. In Defender for Cloud, the subscription owner dismisses the alert of \"Dismissed later (webhook)\";"
+    );
     println!("   a Sentinel automation rule posts the incident to SecurityAlertWebhook.");
     sim.set_alert_status(&scenario.webhook_alert, "Dismissed");
     let ws = sim.workspace();
@@ -246,7 +375,10 @@ async fn run_inner(verbose: bool) -> Result<bool, String> {
     let all_ok = print_table(&scenario, Some(&actions));
     let stdout = handler.stdout_lines();
     let stderr = handler.stderr_lines();
-    let exit = handler.terminate(Duration::from_secs(5)).await.map_err(|e| format!("stopping the handler: {e}"))?;
+    let exit = handler
+        .terminate(Duration::from_secs(5))
+        .await
+        .map_err(|e| format!("stopping the handler: {e}"))?;
     if verbose {
         println!("\nHandler console output:");
         for line in stdout.iter().chain(stderr.iter()) {
@@ -267,9 +399,20 @@ async fn run_inner(verbose: bool) -> Result<bool, String> {
 /// state is the expected one. Returns true when every row matches.
 fn print_table(scenario: &Scenario, actions: Option<&HashMap<String, String>>) -> bool {
     let mut all_ok = true;
-    println!("  {:<3} {:<29} {:<24} {:<8} {:<15} {:<22}", "#", "incident", "alerts (DfC status)", "status", "classification", if actions.is_some() { "action" } else { "" });
+    let header = format!(
+        "  {:<3} {:<29} {:<24} {:<8} {:<15} {:<22}",
+        "#",
+        "incident",
+        "alerts (DfC status)",
+        "status",
+        "classification",
+        if actions.is_some() { "action" } else { "" }
+    );
+    println!("{}", header.trim_end());
     for case in &scenario.cases {
-        let Some(view) = scenario.sim.incident(&case.name) else { continue };
+        let Some(view) = scenario.sim.incident(&case.name) else {
+            continue;
+        };
         let alerts: Vec<String> = case.alerts.iter().map(|a| alert_status(&scenario.sim, a)).collect();
         let mut line = format!(
             "  {:<3} {:<29} {:<24} {:<8} {:<15}",
@@ -280,10 +423,13 @@ fn print_table(scenario: &Scenario, actions: Option<&HashMap<String, String>>) -
             view.classification.clone().unwrap_or_else(|| "-".into())
         );
         if let Some(actions) = actions {
-            let action = actions.get(&case.name).cloned().unwrap_or_else(|| "not a candidate".into());
+            let action = actions
+                .get(&case.name)
+                .cloned()
+                .unwrap_or_else(|| "not a candidate".into());
             let ok = view.status == case.expect_status && view.classification.as_deref() == case.expect_classification;
             all_ok &= ok;
-            line.push_str(&format!(" {:<22} {}", action, if ok { "✓" } else { "✗" }));
+            line.push_str(&format!(" {:<34} {}", action, if ok { "✓" } else { "✗" }));
         }
         println!("{}", line.trim_end());
     }

@@ -541,7 +541,7 @@ impl Engine {
                     Action::WouldActivate
                 };
                 report.reason = reason_code(decision).into();
-                report.detail = "dry run: nothing was written".into();
+                report.detail = format!("dry run, nothing written: would have {}", decision_detail(decision));
                 report.status_after = Some(status);
                 return report;
             }
@@ -557,7 +557,7 @@ impl Engine {
                         Action::Activated
                     };
                     report.reason = reason_code(decision).into();
-                    report.detail = format!("{status} → {target}");
+                    report.detail = decision_detail(decision);
                     return self
                         .write_comment(report, name, decision, status, &current_alerts)
                         .await;
@@ -608,6 +608,14 @@ impl Engine {
 
 /// Namespace of the deterministic audit-comment ids.
 const COMMENT_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6d1f_5c3e_9a0b_4f7e_8b2c_d4e5_f6a7_b8c9);
+
+fn decision_detail(decision: Decision) -> String {
+    match decision {
+        Decision::Close(c) => format!("closed as {} / {}", c.as_str(), c.reason()),
+        Decision::Activate => "set Active: an alert is In progress in Defender for Cloud".into(),
+        Decision::Leave(r) => r.describe().into(),
+    }
+}
 
 fn reason_code(decision: Decision) -> &'static str {
     match decision {

@@ -4,7 +4,9 @@
 use std::{collections::HashMap, path::PathBuf, time::Duration};
 
 use azure_sim::{AlertSeed, AzureSim, IncidentSeed, IncidentView, Owner, RecordedRequest, SimConfig};
-use functions_host::{CallerRequest, CallerResponse, FunctionApp, FunctionsHost, HandlerProcess, Invocation, Outcome, timer};
+use functions_host::{
+    CallerRequest, CallerResponse, FunctionApp, FunctionsHost, HandlerProcess, Invocation, Outcome, timer,
+};
 use serde_json::{Value, json};
 
 pub const FUNCTION_KEY: &str = "test-function-key";
@@ -28,7 +30,11 @@ impl Drop for TestApp {
 pub fn app_root() -> PathBuf {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let root = std::env::temp_dir().join(format!("dfc-sync-test-{}", uuid::Uuid::new_v4().simple()));
-    for path in ["host.json", "SyncTimer/function.json", "SecurityAlertWebhook/function.json"] {
+    for path in [
+        "host.json",
+        "SyncTimer/function.json",
+        "SecurityAlertWebhook/function.json",
+    ] {
         let target = root.join(path);
         std::fs::create_dir_all(target.parent().unwrap()).unwrap();
         std::fs::copy(repo.join(path), target).unwrap();
@@ -65,11 +71,21 @@ pub async fn spawn_app_with(config: SimConfig, extra: &[(&str, &str)], remove: &
     let root = app_root();
     let map: HashMap<String, String> = settings.iter().cloned().collect();
     let app = FunctionApp::load(&root, &map).expect("function app loads like the host indexes it");
-    let handler = HandlerProcess::start(std::path::Path::new(env!("CARGO_BIN_EXE_handler")), &root, &settings, Duration::from_secs(30))
-        .await
-        .expect("handler becomes ready");
+    let handler = HandlerProcess::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_handler")),
+        &root,
+        &settings,
+        Duration::from_secs(30),
+    )
+    .await
+    .expect("handler becomes ready");
     let host = FunctionsHost::new(handler.base_url(), app, vec![FUNCTION_KEY.to_owned()]);
-    TestApp { sim, host, handler: Some(handler), root }
+    TestApp {
+        sim,
+        host,
+        handler: Some(handler),
+        root,
+    }
 }
 
 /// One alert of a seeded incident: status, product, days since its last change.
@@ -81,7 +97,14 @@ impl TestApp {
         self.seed_with(status, alerts, 1, None, vec![])
     }
 
-    pub fn seed_with(&self, status: &str, alerts: &[AlertSpec<'_>], incident_age_days: i64, owner: Option<Owner>, labels: Vec<String>) -> (String, Vec<String>) {
+    pub fn seed_with(
+        &self,
+        status: &str,
+        alerts: &[AlertSpec<'_>],
+        incident_age_days: i64,
+        owner: Option<Owner>,
+        labels: Vec<String>,
+    ) -> (String, Vec<String>) {
         let ids: Vec<String> = alerts
             .iter()
             .map(|(s, p, d)| {
@@ -114,12 +137,20 @@ impl TestApp {
 
     /// Fires SyncTimer with the scheduled-run payload.
     pub async fn run_timer(&self) -> Invocation {
-        self.host.invoke_timer("SyncTimer", timer::scheduled(), None).await.expect("invocation reaches the handler")
+        self.host
+            .invoke_timer("SyncTimer", timer::scheduled(), None)
+            .await
+            .expect("invocation reaches the handler")
     }
 
     /// Posts `body` to the webhook through the host, with the function key.
     pub async fn post_webhook(&self, body: &Value) -> CallerResponse {
-        self.post_webhook_raw("/api/SecurityAlertWebhook", "application/json", body.to_string().into_bytes()).await
+        self.post_webhook_raw(
+            "/api/SecurityAlertWebhook",
+            "application/json",
+            body.to_string().into_bytes(),
+        )
+        .await
     }
 
     pub async fn post_webhook_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> CallerResponse {
@@ -129,14 +160,24 @@ impl TestApp {
         }
         headers.push(("Content-Length".to_owned(), body.len().to_string()));
         self.host
-            .call_http(CallerRequest { method: "POST".into(), path_and_query: path.into(), headers, body, chunked: false })
+            .call_http(CallerRequest {
+                method: "POST".into(),
+                path_and_query: path.into(),
+                headers,
+                body,
+                chunked: false,
+            })
             .await
             .expect("host answers")
     }
 
     /// Requests the simulator saw for one incident (any sub-resource), by method.
     pub fn calls_for(&self, incident: &str, method: &str) -> Vec<RecordedRequest> {
-        self.sim.requests().into_iter().filter(|r| r.method == method && r.path.contains(incident)).collect()
+        self.sim
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == method && r.path.contains(incident))
+            .collect()
     }
 
     /// All writes (PUTs) the simulator answered.

@@ -11,12 +11,25 @@ use crate::helpers::*;
 
 #[tokio::test]
 async fn missing_settings_still_start_and_every_invocation_names_the_setting() {
-    let app = spawn_app_with(SimConfig::default(), &[("SYNC_LOOKBACK_DAYS", "many")], &["SENTINEL_WORKSPACE_ID"]).await;
+    let app = spawn_app_with(
+        SimConfig::default(),
+        &[("SYNC_LOOKBACK_DAYS", "many")],
+        &["SENTINEL_WORKSPACE_ID"],
+    )
+    .await;
     let invocation = app.run_timer().await;
     assert_eq!(invocation.http_status, 500);
     assert!(matches!(invocation.outcome, Outcome::Failed { .. }));
-    assert!(invocation.raw_body.contains("SENTINEL_WORKSPACE_ID"), "{}", invocation.raw_body);
-    assert!(invocation.raw_body.contains("SYNC_LOOKBACK_DAYS"), "{}", invocation.raw_body);
+    assert!(
+        invocation.raw_body.contains("SENTINEL_WORKSPACE_ID"),
+        "{}",
+        invocation.raw_body
+    );
+    assert!(
+        invocation.raw_body.contains("SYNC_LOOKBACK_DAYS"),
+        "{}",
+        invocation.raw_body
+    );
     let r = app.post_webhook(&json!({ "incidentId": "abc" })).await;
     assert_eq!(r.status, 500);
     assert!(r.text().contains("SENTINEL_WORKSPACE_ID"));
@@ -34,7 +47,11 @@ async fn readiness_probe_and_unknown_paths_answer_json() {
     let missing = client.post(format!("{base}/api/Nope")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
     assert_eq!(missing.headers()["content-type"], "application/json");
-    let wrong_method = client.get(format!("{base}/api/SecurityAlertWebhook")).send().await.unwrap();
+    let wrong_method = client
+        .get(format!("{base}/api/SecurityAlertWebhook"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong_method.status(), 405);
 }
 

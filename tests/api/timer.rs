@@ -24,7 +24,12 @@ async fn all_resolved_closes_as_true_positive_with_audit_trail() {
     assert_eq!(view.status, "Closed");
     assert_eq!(view.classification.as_deref(), Some("TruePositive"));
     assert_eq!(view.classification_reason.as_deref(), Some("SuspiciousActivity"));
-    assert!(view.classification_comment.as_deref().unwrap_or_default().contains("dfc-sentinel-sync"));
+    assert!(
+        view.classification_comment
+            .as_deref()
+            .unwrap_or_default()
+            .contains("dfc-sentinel-sync")
+    );
     assert!(view.labels.contains(&"dfc-sync-closed".to_owned()));
     assert_eq!(view.comments.len(), 1, "one audit comment");
     for alert in &alerts {
@@ -32,7 +37,10 @@ async fn all_resolved_closes_as_true_positive_with_audit_trail() {
     }
     assert_eq!(report(&summary, &name)["action"], "closed");
     assert_eq!(summary["closed"], 1);
-    assert!(logs.iter().any(|l| l.contains(&name) && l.contains("closed")), "{logs:?}");
+    assert!(
+        logs.iter().any(|l| l.contains(&name) && l.contains("closed")),
+        "{logs:?}"
+    );
 }
 
 #[tokio::test]
@@ -41,7 +49,10 @@ async fn all_dismissed_closes_as_benign_positive() {
     let (name, _) = app.seed("New", &[("Dismissed", DFC, 1), ("Dismissed", DFC, 1)]);
     run_and_summary(&app).await;
     let view = app.incident(&name);
-    assert_eq!((view.status.as_str(), view.classification.as_deref()), ("Closed", Some("BenignPositive")));
+    assert_eq!(
+        (view.status.as_str(), view.classification.as_deref()),
+        ("Closed", Some("BenignPositive"))
+    );
     assert_eq!(view.classification_reason.as_deref(), Some("SuspiciousButExpected"));
 }
 
@@ -51,9 +62,16 @@ async fn mixed_resolved_and_dismissed_closes_once_as_true_positive() {
     let (name, _) = app.seed("New", &[("Dismissed", DFC, 1), ("Resolved", DFC, 1)]);
     run_and_summary(&app).await;
     let view = app.incident(&name);
-    assert_eq!((view.status.as_str(), view.classification.as_deref()), ("Closed", Some("TruePositive")));
+    assert_eq!(
+        (view.status.as_str(), view.classification.as_deref()),
+        ("Closed", Some("TruePositive"))
+    );
     // One write for the incident (no racing PUTs with different classifications), one comment.
-    let incident_puts = app.calls_for(&name, "PUT").into_iter().filter(|r| !r.path.contains("/comments/")).count();
+    let incident_puts = app
+        .calls_for(&name, "PUT")
+        .into_iter()
+        .filter(|r| !r.path.contains("/comments/"))
+        .count();
     assert_eq!(incident_puts, 1);
 }
 
@@ -97,7 +115,13 @@ async fn closed_and_non_defender_incidents_are_never_touched() {
 #[tokio::test]
 async fn old_incidents_sync_when_an_alert_changed_inside_the_window() {
     let app = spawn_app().await;
-    let (old, _) = app.seed_with("New", &[("Resolved", "Microsoft Defender for Cloud", 1)], 400, None, vec![]);
+    let (old, _) = app.seed_with(
+        "New",
+        &[("Resolved", "Microsoft Defender for Cloud", 1)],
+        400,
+        None,
+        vec![],
+    );
     let (stale, _) = app.seed_with("New", &[("Resolved", DFC, 45)], 60, None, vec![]);
     run_and_summary(&app).await;
     assert_eq!(app.incident(&old).status, "Closed");
@@ -114,7 +138,11 @@ async fn alerts_without_a_row_in_the_window_are_read_fresh_before_writing() {
     run_and_summary(&app).await;
     assert_eq!(app.incident(&name).status, "Closed");
     assert_eq!(app.incident(&waiting).status, "New", "the old New alert holds it back");
-    assert!(app.calls_for(&waiting, "POST").iter().any(|r| r.path.ends_with("/alerts")));
+    assert!(
+        app.calls_for(&waiting, "POST")
+            .iter()
+            .any(|r| r.path.ends_with("/alerts"))
+    );
 }
 
 #[tokio::test]
@@ -133,7 +161,10 @@ async fn a_second_run_with_nothing_changed_writes_nothing() {
 
 #[tokio::test]
 async fn ingestion_delay_of_our_own_write_causes_no_second_write() {
-    let config = SimConfig { ingestion_delay: std::time::Duration::from_secs(600), ..SimConfig::default() };
+    let config = SimConfig {
+        ingestion_delay: std::time::Duration::from_secs(600),
+        ..SimConfig::default()
+    };
     let app = spawn_app_with(config, &[], &[]).await;
     // Seeded rows are written in the past, so they are already visible; our write is not.
     let (name, _) = app.seed("New", &[("Resolved", DFC, 1)]);
@@ -152,11 +183,19 @@ async fn an_analyst_change_between_read_and_write_wins() {
     let (name, _) = app.seed("New", &[("Resolved", DFC, 1)]);
     app.sim.edit_after_next_get(
         &name,
-        AnalystEdit { status: Some("Closed".into()), classification: Some(("FalsePositive".into(), Some("InaccurateData".into()))), ..AnalystEdit::default() },
+        AnalystEdit {
+            status: Some("Closed".into()),
+            classification: Some(("FalsePositive".into(), Some("InaccurateData".into()))),
+            ..AnalystEdit::default()
+        },
     );
     let summary = run_and_summary(&app).await;
     let view = app.incident(&name);
-    assert_eq!(view.classification.as_deref(), Some("FalsePositive"), "the analyst's close stands");
+    assert_eq!(
+        view.classification.as_deref(),
+        Some("FalsePositive"),
+        "the analyst's close stands"
+    );
     assert_eq!(view.classification_reason.as_deref(), Some("InaccurateData"));
     assert!(view.comments.is_empty());
     let r = report(&summary, &name);
@@ -169,19 +208,39 @@ async fn an_analyst_change_between_read_and_write_wins() {
 async fn an_analyst_assigning_meanwhile_keeps_the_owner() {
     let app = spawn_app().await;
     let (name, _) = app.seed("New", &[("Resolved", DFC, 1)]);
-    let owner = Owner { object_id: "2046feea-040d-4a46-9e2b-91c2941bfa70".into(), email: "ana@contoso.com".into(), user_principal_name: "ana@contoso.com".into(), assigned_to: "Ana".into() };
-    app.sim.edit_after_next_get(&name, AnalystEdit { owner: Some(Some(owner)), add_labels: vec!["triage".into()], ..AnalystEdit::default() });
+    let owner = Owner {
+        object_id: "2046feea-040d-4a46-9e2b-91c2941bfa70".into(),
+        email: "ana@contoso.com".into(),
+        user_principal_name: "ana@contoso.com".into(),
+        assigned_to: "Ana".into(),
+    };
+    app.sim.edit_after_next_get(
+        &name,
+        AnalystEdit {
+            owner: Some(Some(owner)),
+            add_labels: vec!["triage".into()],
+            ..AnalystEdit::default()
+        },
+    );
     run_and_summary(&app).await;
     let view = app.incident(&name);
     assert_eq!(view.status, "Closed");
-    assert_eq!(view.owner_object_id.as_deref(), Some("2046feea-040d-4a46-9e2b-91c2941bfa70"));
+    assert_eq!(
+        view.owner_object_id.as_deref(),
+        Some("2046feea-040d-4a46-9e2b-91c2941bfa70")
+    );
     assert!(view.labels.contains(&"triage".to_owned()) && view.labels.contains(&"dfc-sync-closed".to_owned()));
 }
 
 #[tokio::test]
 async fn skip_owned_option_leaves_owned_incidents_and_says_why() {
     let app = spawn_app_with(SimConfig::default(), &[("SYNC_SKIP_OWNED_INCIDENTS", "true")], &[]).await;
-    let owner = Owner { object_id: "2046feea-040d-4a46-9e2b-91c2941bfa70".into(), email: "a@b.c".into(), user_principal_name: "a@b.c".into(), assigned_to: "A".into() };
+    let owner = Owner {
+        object_id: "2046feea-040d-4a46-9e2b-91c2941bfa70".into(),
+        email: "a@b.c".into(),
+        user_principal_name: "a@b.c".into(),
+        assigned_to: "A".into(),
+    };
     let (owned, _) = app.seed_with("New", &[("Resolved", DFC, 1)], 1, Some(owner), vec![]);
     let (free, _) = app.seed("New", &[("Resolved", DFC, 1)]);
     let summary = run_and_summary(&app).await;
@@ -195,7 +254,13 @@ async fn reopened_by_an_analyst_is_not_closed_again() {
     let app = spawn_app().await;
     let (name, _) = app.seed("New", &[("Resolved", DFC, 1)]);
     run_and_summary(&app).await;
-    app.sim.analyst_edit(&name, AnalystEdit { status: Some("Active".into()), ..AnalystEdit::default() });
+    app.sim.analyst_edit(
+        &name,
+        AnalystEdit {
+            status: Some("Active".into()),
+            ..AnalystEdit::default()
+        },
+    );
     let summary = run_and_summary(&app).await;
     assert_eq!(app.incident(&name).status, "Active");
     assert_eq!(report(&summary, &name)["reason"], "reverted-by-analyst");
@@ -217,7 +282,11 @@ async fn dry_run_decides_and_writes_nothing() {
 async fn a_partial_query_result_fails_the_run_and_writes_nothing() {
     let app = spawn_app().await;
     let (name, _) = app.seed("New", &[("Resolved", DFC, 1)]);
-    app.sim.inject(Fault { target: FaultTarget::Query, kind: FaultKind::PartialError, times: 1 });
+    app.sim.inject(Fault {
+        target: FaultTarget::Query,
+        kind: FaultKind::PartialError,
+        times: 1,
+    });
     let invocation = app.run_timer().await;
     assert_eq!(invocation.http_status, 500);
     assert!(matches!(invocation.outcome, Outcome::Failed { .. }));
@@ -233,7 +302,14 @@ async fn one_failing_incident_does_not_stop_the_others() {
     let (a, _) = app.seed("New", &[("Resolved", DFC, 1)]);
     let (b, _) = app.seed("New", &[("Dismissed", DFC, 1)]);
     // The first incident write fails for good (400 is not retried); the other must still close.
-    app.sim.inject(Fault { target: FaultTarget::IncidentPut, kind: FaultKind::Status { code: 400, retry_after_secs: None }, times: 1 });
+    app.sim.inject(Fault {
+        target: FaultTarget::IncidentPut,
+        kind: FaultKind::Status {
+            code: 400,
+            retry_after_secs: None,
+        },
+        times: 1,
+    });
     let invocation = app.run_timer().await;
     assert_eq!(invocation.http_status, 500, "a run with a failure shows as failed");
     let summary: serde_json::Value = serde_json::from_str(&invocation.raw_body).unwrap();
@@ -248,25 +324,45 @@ async fn one_failing_incident_does_not_stop_the_others() {
 async fn throttling_is_retried_honouring_retry_after() {
     let app = spawn_app().await;
     let (name, _) = app.seed("New", &[("Resolved", DFC, 1)]);
-    app.sim.inject(Fault { target: FaultTarget::IncidentPut, kind: FaultKind::Status { code: 429, retry_after_secs: Some(1) }, times: 1 });
+    app.sim.inject(Fault {
+        target: FaultTarget::IncidentPut,
+        kind: FaultKind::Status {
+            code: 429,
+            retry_after_secs: Some(1),
+        },
+        times: 1,
+    });
     let started = std::time::Instant::now();
     run_and_summary(&app).await;
     assert_eq!(app.incident(&name).status, "Closed");
-    assert!(started.elapsed() >= std::time::Duration::from_secs(1), "waited for Retry-After");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "waited for Retry-After"
+    );
     assert!(app.calls_for(&name, "PUT").iter().any(|c| c.status == 429));
 }
 
 #[tokio::test]
 async fn every_timer_payload_variant_runs() {
     let app = spawn_app().await;
-    for payload in [timer::scheduled(), timer::first_run(), timer::past_due(), timer::no_monitor()] {
+    for payload in [
+        timer::scheduled(),
+        timer::first_run(),
+        timer::past_due(),
+        timer::no_monitor(),
+    ] {
         let invocation = app.host.invoke_timer("SyncTimer", payload.clone(), None).await.unwrap();
         let (logs, _) = succeeded(&invocation);
         let past_due = payload["IsPastDue"].as_bool().unwrap();
         assert!(logs[0].contains(&format!("IsPastDue={past_due}")), "{logs:?}");
     }
-    let retry = serde_json::json!({ "RetryCount": 0, "MaxRetryCount": 3, "Exception": null, "Instance": null, "State": {} });
-    let invocation = app.host.invoke_timer("SyncTimer", timer::scheduled(), Some(retry)).await.unwrap();
+    let retry =
+        serde_json::json!({ "RetryCount": 0, "MaxRetryCount": 3, "Exception": null, "Instance": null, "State": {} });
+    let invocation = app
+        .host
+        .invoke_timer("SyncTimer", timer::scheduled(), Some(retry))
+        .await
+        .unwrap();
     succeeded(&invocation);
 }
 
@@ -274,7 +370,11 @@ async fn every_timer_payload_variant_runs() {
 async fn a_tick_during_a_run_is_skipped_not_run_twice() {
     let app = spawn_app().await;
     app.seed("New", &[("Resolved", DFC, 1)]);
-    app.sim.inject(Fault { target: FaultTarget::Query, kind: FaultKind::Delay(std::time::Duration::from_millis(1500)), times: 1 });
+    app.sim.inject(Fault {
+        target: FaultTarget::Query,
+        kind: FaultKind::Delay(std::time::Duration::from_millis(1500)),
+        times: 1,
+    });
     let first = app.run_timer();
     let second = async {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;

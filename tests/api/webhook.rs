@@ -29,7 +29,10 @@ async fn incident_trigger_payload_syncs_at_once_from_the_rest_api() {
     assert_eq!(reply["reason"], "alerts-dismissed");
     assert_eq!(reply["alerts"][0]["status"], "Dismissed");
     assert_eq!(app.incident(&name).classification.as_deref(), Some("BenignPositive"));
-    assert!(!app.sim.requests().iter().any(|r| r.path.ends_with("/query")), "no Log Analytics query");
+    assert!(
+        !app.sim.requests().iter().any(|r| r.path.ends_with("/query")),
+        "no Log Analytics query"
+    );
 }
 
 #[tokio::test]
@@ -37,11 +40,22 @@ async fn minimal_payloads_and_lower_case_paths_work() {
     let app = spawn_app().await;
     let (a, _) = app.seed("New", &[("InProgress", DFC, 1)]);
     let (b, _) = app.seed("Active", &[("InProgress", DFC, 1)]);
-    let r = app.post_webhook_raw("/api/securityalertwebhook", "application/json; charset=utf-8", json!({ "incidentId": a }).to_string().into_bytes()).await;
+    let r = app
+        .post_webhook_raw(
+            "/api/securityalertwebhook",
+            "application/json; charset=utf-8",
+            json!({ "incidentId": a }).to_string().into_bytes(),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(body(&r)["action"], "activated");
-    let arm_id = format!("{}/providers/Microsoft.SecurityInsights/Incidents/{b}", app.sim.workspace().resource_id());
-    let r = app.post_webhook(&json!({ "incidentId": arm_id, "unknownField": { "nested": [1, 2, 3] } })).await;
+    let arm_id = format!(
+        "{}/providers/Microsoft.SecurityInsights/Incidents/{b}",
+        app.sim.workspace().resource_id()
+    );
+    let r = app
+        .post_webhook(&json!({ "incidentId": arm_id, "unknownField": { "nested": [1, 2, 3] } }))
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(body(&r)["action"], "unchanged");
     assert_eq!(body(&r)["reason"], "already-active");
@@ -50,7 +64,9 @@ async fn minimal_payloads_and_lower_case_paths_work() {
 #[tokio::test]
 async fn an_unknown_incident_is_404() {
     let app = spawn_app().await;
-    let r = app.post_webhook(&json!({ "incidentId": "6b1c2d3e-0000-4000-8000-000000000000" })).await;
+    let r = app
+        .post_webhook(&json!({ "incidentId": "6b1c2d3e-0000-4000-8000-000000000000" }))
+        .await;
     assert_eq!(r.status, 404);
     assert_eq!(body(&r)["error"]["code"], "incident-not-found");
 }
@@ -75,25 +91,69 @@ async fn bad_requests_get_json_errors_and_make_no_azure_call() {
         ("application/json", Vec::new(), 400),
         ("text/plain", json!({ "incidentId": "x" }).to_string().into_bytes(), 415),
         ("", json!({ "incidentId": "x" }).to_string().into_bytes(), 415),
-        ("application/json", json!({ "incidentId": "../../x" }).to_string().into_bytes(), 400),
-        ("application/json", json!({ "incidentId": "a%2Fb" }).to_string().into_bytes(), 400),
-        ("application/json", json!({ "incidentId": "https://evil.example/x" }).to_string().into_bytes(), 400),
-        ("application/json", json!({ "incidentId": "x?y=1" }).to_string().into_bytes(), 400),
-        ("application/json", json!({ "incidentId": "x#y" }).to_string().into_bytes(), 400),
-        ("application/json", json!({ "incidentId": "x y" }).to_string().into_bytes(), 400),
-        ("application/json", json!({ "incidentId": format!("{other_ws}/providers/Microsoft.SecurityInsights/Incidents/abc") }).to_string().into_bytes(), 403),
-        ("application/json", json!({ "workspaceId": "00000000-0000-0000-0000-000000000000", "object": { "name": "abc" } }).to_string().into_bytes(), 403),
+        (
+            "application/json",
+            json!({ "incidentId": "../../x" }).to_string().into_bytes(),
+            400,
+        ),
+        (
+            "application/json",
+            json!({ "incidentId": "a%2Fb" }).to_string().into_bytes(),
+            400,
+        ),
+        (
+            "application/json",
+            json!({ "incidentId": "https://evil.example/x" })
+                .to_string()
+                .into_bytes(),
+            400,
+        ),
+        (
+            "application/json",
+            json!({ "incidentId": "x?y=1" }).to_string().into_bytes(),
+            400,
+        ),
+        (
+            "application/json",
+            json!({ "incidentId": "x#y" }).to_string().into_bytes(),
+            400,
+        ),
+        (
+            "application/json",
+            json!({ "incidentId": "x y" }).to_string().into_bytes(),
+            400,
+        ),
+        (
+            "application/json",
+            json!({ "incidentId": format!("{other_ws}/providers/Microsoft.SecurityInsights/Incidents/abc") })
+                .to_string()
+                .into_bytes(),
+            403,
+        ),
+        (
+            "application/json",
+            json!({ "workspaceId": "00000000-0000-0000-0000-000000000000", "object": { "name": "abc" } })
+                .to_string()
+                .into_bytes(),
+            403,
+        ),
         ("application/json", json!([1, 2]).to_string().into_bytes(), 400),
         ("application/json", "[".repeat(10_000).into_bytes(), 400),
         ("application/json", vec![b' '; 5 * 1024 * 1024], 413),
     ];
     for (content_type, payload, expected) in cases {
         let preview = String::from_utf8_lossy(&payload[..payload.len().min(60)]).to_string();
-        let r = app.post_webhook_raw("/api/SecurityAlertWebhook", content_type, payload).await;
+        let r = app
+            .post_webhook_raw("/api/SecurityAlertWebhook", content_type, payload)
+            .await;
         assert_eq!(r.status, expected, "{content_type} {preview}: {}", r.text());
         assert!(body(&r)["error"]["code"].is_string(), "{preview}: {}", r.text());
     }
-    assert!(app.sim.requests().is_empty(), "Azure was called: {:?}", app.sim.requests());
+    assert!(
+        app.sim.requests().is_empty(),
+        "Azure was called: {:?}",
+        app.sim.requests()
+    );
 }
 
 #[tokio::test]
@@ -105,7 +165,10 @@ async fn the_host_refuses_calls_without_the_function_key() {
         .call_http(CallerRequest {
             method: "POST".into(),
             path_and_query: "/api/SecurityAlertWebhook".into(),
-            headers: vec![("Content-Type".into(), "application/json".into()), ("Content-Length".into(), body.len().to_string())],
+            headers: vec![
+                ("Content-Type".into(), "application/json".into()),
+                ("Content-Length".into(), body.len().to_string()),
+            ],
             body,
             chunked: false,
         })
@@ -125,7 +188,10 @@ async fn the_function_key_in_the_query_is_never_logged() {
         .call_http(CallerRequest {
             method: "POST".into(),
             path_and_query: format!("/api/SecurityAlertWebhook?code={FUNCTION_KEY}"),
-            headers: vec![("Content-Type".into(), "application/json".into()), ("Content-Length".into(), payload.len().to_string())],
+            headers: vec![
+                ("Content-Type".into(), "application/json".into()),
+                ("Content-Length".into(), payload.len().to_string()),
+            ],
             body: payload,
             chunked: false,
         })
@@ -136,6 +202,12 @@ async fn the_function_key_in_the_query_is_never_logged() {
     let output = app.handler_output();
     assert!(output.contains("request handled"), "{output}");
     assert!(!output.contains(FUNCTION_KEY), "function key leaked into the logs");
-    assert!(!output.contains(&app.sim.identity_header()), "identity header leaked into the logs");
-    assert!(!output.to_lowercase().contains("bearer "), "a bearer token leaked into the logs");
+    assert!(
+        !output.contains(&app.sim.identity_header()),
+        "identity header leaked into the logs"
+    );
+    assert!(
+        !output.to_lowercase().contains("bearer "),
+        "a bearer token leaked into the logs"
+    );
 }
