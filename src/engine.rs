@@ -366,7 +366,14 @@ impl Engine {
         tracing::info!(run_id = %summary.run_id, dry_run = self.options.dry_run, lookback_days = self.options.lookback_days, "run started");
         let query = queries::sync_candidates(self.options.lookback_days);
         self.calls.add("query");
-        let candidates = match self.logs.query(&query).await.and_then(|t| candidates_from(&t)) {
+        let answer = match tokio::time::timeout_at(deadline, self.logs.query(&query)).await {
+            Ok(answer) => answer,
+            Err(_) => Err(AzureError::Transport {
+                service: "Log Analytics",
+                message: "no answer within the run's time budget (SYNC_RUN_BUDGET_SECONDS)".into(),
+            }),
+        };
+        let candidates = match answer.and_then(|t| candidates_from(&t)) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(run_id = %summary.run_id, error = %e, "run failed: the candidate query did not complete; nothing was changed");
@@ -453,13 +460,14 @@ impl Engine {
             &candidate.name,
             candidate.number,
             if all_seen { Some(seen) } else { None },
+            Some(candidate.state.status),
         )
         .await
     }
 
     /// Syncs one incident by name, reading its alerts fresh from the REST API (the webhook path).
     pub async fn sync_one(&self, name: &IncidentName) -> SingleOutcome {
-        let report = self.sync(name, None, None).await;
+        let report = self.sync(name, None, None, None).await;
         if report.action == Action::Failed {
             if report.reason == "not-found" {
                 return SingleOutcome::NotFound;
@@ -469,12 +477,15 @@ impl Engine {
         SingleOutcome::Done(report)
     }
 
-    /// Read fresh, decide, write with the etag; on 409 start over.
+    /// Read fresh, decide, write with the etag; on 409 start over. `logged` is the status the
+    /// query saw: when the fresh status differs and carries this tool's label, the change may be
+    /// ours from a run whose audit comment failed, so the comment is checked and restored.
     async fn sync(
         &self,
         name: &IncidentName,
         number: Option<i64>,
         known_alerts: Option<Vec<AlertState>>,
+        logged: Option<IncidentStatus>,
     ) -> IncidentReport {
         let mut report = IncidentReport::new(name, number);
         let mut alerts = known_alerts;
@@ -502,6 +513,29 @@ impl Engine {
                 has_owner: incident.has_owner(),
                 labels: incident.label_names(),
             };
+            if attempt == 1
+                && !self.options.dry_run
+                && logged.is_some_and(|l| l != status)
+                && let Some(previous) = logged
+                && let Some(done) = own_change(&incident, &state)
+            {
+                let alerts_for_comment = match &alerts {
+                    Some(a) => a.clone(),
+                    None => {
+                        self.calls.add("alerts");
+                        self.incidents
+                            .alerts(name)
+                            .await
+                            .map(|l| l.iter().map(|a| a.state()).collect())
+                            .unwrap_or_default()
+                    }
+                };
+                if let Err(e) = self.restore_comment(name, done, previous, &alerts_for_comment).await {
+                    return report.failed(format!(
+                        "the audit comment of an earlier change could not be checked or restored: {e}"
+                    ));
+                }
+            }
             if status == IncidentStatus::Closed {
                 // Closed incidents are never touched; no need to read their alerts.
                 report.alerts = alerts.unwrap_or_default();
@@ -585,11 +619,7 @@ impl Engine {
         previous: IncidentStatus,
         alerts: &[AlertState],
     ) -> IncidentReport {
-        let transition = match decision {
-            Decision::Close(_) => "closed",
-            _ => "activated",
-        };
-        let comment_id = uuid::Uuid::new_v5(&COMMENT_NAMESPACE, format!("{name}/{transition}").as_bytes()).to_string();
+        let comment_id = comment_id(name, decision);
         let message = policy::audit_comment(decision, previous, alerts);
         self.calls.add("comment");
         if let Err(e) = self.incidents.put_comment(name, &comment_id, &message).await {
@@ -604,6 +634,53 @@ impl Engine {
         }
         report
     }
+}
+
+impl Engine {
+    /// Writes the audit comment of an earlier change of ours if it is missing.
+    async fn restore_comment(
+        &self,
+        name: &IncidentName,
+        decision: Decision,
+        previous: IncidentStatus,
+        alerts: &[AlertState],
+    ) -> Result<(), AzureError> {
+        let id = comment_id(name, decision);
+        self.calls.add("comment-check");
+        if self.incidents.comment_exists(name, &id).await? {
+            return Ok(());
+        }
+        tracing::warn!(incident = %name, "restoring the missing audit comment of an earlier change");
+        self.calls.add("comment");
+        self.incidents
+            .put_comment(name, &id, &policy::audit_comment(decision, previous, alerts))
+            .await
+    }
+}
+
+/// The change this tool made, if the incident is in the state one of our labels records:
+/// Closed with our label and one of our classifications, or Active with our label.
+fn own_change(incident: &crate::azure::incidents::Incident, state: &IncidentState) -> Option<Decision> {
+    let has = |label: &str| state.labels.iter().any(|l| l == label);
+    match state.status {
+        IncidentStatus::Closed if has(policy::LABEL_CLOSED) => match incident.properties.classification.as_deref() {
+            Some("TruePositive") => Some(Decision::Close(crate::domain::Classification::TruePositive)),
+            Some("BenignPositive") => Some(Decision::Close(crate::domain::Classification::BenignPositive)),
+            _ => None,
+        },
+        IncidentStatus::Active if has(policy::LABEL_ACTIVATED) => Some(Decision::Activate),
+        _ => None,
+    }
+}
+
+/// The audit comment's id: derived from the incident and the transition, so writing it again
+/// replaces it instead of adding a second comment.
+fn comment_id(name: &IncidentName, decision: Decision) -> String {
+    let transition = match decision {
+        Decision::Close(_) => "closed",
+        _ => "activated",
+    };
+    uuid::Uuid::new_v5(&COMMENT_NAMESPACE, format!("{name}/{transition}").as_bytes()).to_string()
 }
 
 /// Namespace of the deterministic audit-comment ids.

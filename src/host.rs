@@ -24,6 +24,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
+use tracing::Instrument;
 
 use crate::{
     config::{Config, ConfigError},
@@ -96,10 +97,14 @@ async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response {
         ("", &Method::GET) => json_response(StatusCode::OK, json!({ "status": "ready" })),
         ("/synctimer", &Method::POST) => sync_timer(&app, request, &invocation_id).await,
         ("/api/securityalertwebhook", &Method::POST) => {
-            let (status, body) = forwarded_webhook(&app, request).await;
+            let span = tracing::info_span!("SecurityAlertWebhook", invocation_id = %invocation_id);
+            let (status, body) = forwarded_webhook(&app, request).instrument(span).await;
             json_response(status, body)
         }
-        ("/securityalertwebhook", &Method::POST) => envelope_webhook(&app, request).await,
+        ("/securityalertwebhook", &Method::POST) => {
+            let span = tracing::info_span!("SecurityAlertWebhook", invocation_id = %invocation_id);
+            envelope_webhook(&app, request).instrument(span).await
+        }
         ("" | "/synctimer" | "/api/securityalertwebhook" | "/securityalertwebhook", _) => json_response(
             StatusCode::METHOD_NOT_ALLOWED,
             error_body(
@@ -212,7 +217,8 @@ async fn sync_timer(app: &App, request: Request, invocation_id: &str) -> Respons
         timer.last.as_deref().unwrap_or("none recorded"),
         if engine.options().dry_run { "on" } else { "off" }
     )];
-    let summary = engine.reconcile(run_id).await;
+    let span = tracing::info_span!("SyncTimer", invocation_id = %run_id);
+    let summary = engine.reconcile(run_id).instrument(span).await;
     logs.extend(summary_lines(&summary));
     let status = if summary.is_failure() {
         StatusCode::INTERNAL_SERVER_ERROR

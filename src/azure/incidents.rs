@@ -364,6 +364,19 @@ impl IncidentsClient {
         })
     }
 
+    /// Does the comment `comment_id` exist on the incident?
+    pub async fn comment_exists(&self, name: &IncidentName, comment_id: &str) -> Result<bool, AzureError> {
+        let answer = self
+            .client
+            .send(Method::Get, self.url(name, &["comments", comment_id]), None)
+            .await?;
+        match answer.status {
+            200 => Ok(true),
+            404 => Ok(false),
+            _ => Err(answer.into_error(SERVICE)),
+        }
+    }
+
     /// Creates or replaces the comment `comment_id` on the incident.
     pub async fn put_comment(&self, name: &IncidentName, comment_id: &str, message: &str) -> Result<(), AzureError> {
         let body = json!({ "properties": { "message": message } });

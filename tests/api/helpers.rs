@@ -153,6 +153,11 @@ impl TestApp {
         .await
     }
 
+    /// Same as `post_webhook`, taking the body by value (for joining many calls).
+    pub async fn post_webhook_owned(&self, body: Value) -> CallerResponse {
+        self.post_webhook(&body).await
+    }
+
     pub async fn post_webhook_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> CallerResponse {
         let mut headers = vec![("x-functions-key".to_owned(), FUNCTION_KEY.to_owned())];
         if !content_type.is_empty() {

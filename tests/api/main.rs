@@ -4,5 +4,6 @@
 
 mod helpers;
 mod protocol;
+mod reliability;
 mod timer;
 mod webhook;
