@@ -224,4 +224,71 @@ mod tests {
             assert_eq!(r.status, 400, "{payload}");
         }
     }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn arbitrary_json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(|n| json!(n)),
+                any::<String>().prop_map(Value::String),
+                "[a-zA-Z0-9/._%?#: -]{0,40}".prop_map(Value::String),
+            ];
+            leaf.prop_recursive(6, 64, 8, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                    prop::collection::vec(
+                        (
+                            prop_oneof![
+                                Just("incidentId".to_owned()),
+                                Just("object".to_owned()),
+                                Just("id".to_owned()),
+                                Just("name".to_owned()),
+                                Just("workspaceId".to_owned()),
+                                Just("workspaceInfo".to_owned()),
+                                any::<String>()
+                            ],
+                            inner
+                        ),
+                        0..8
+                    )
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn allowed(name: &str) -> bool {
+            (1..=128).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            #[test]
+            fn never_panics_and_never_yields_an_id_outside_the_allowed_form(payload in arbitrary_json()) {
+                if let Ok(name) = parse(payload) {
+                    prop_assert!(allowed(name.as_str()), "accepted {:?}", name.as_str());
+                }
+            }
+
+            #[test]
+            fn any_incident_id_string_is_checked(id in any::<String>()) {
+                let result = parse(json!({ "incidentId": id.clone() }));
+                match result {
+                    Ok(name) => prop_assert!(allowed(name.as_str()) && (name.as_str() == id || id.starts_with('/'))),
+                    Err(r) => prop_assert!(r.status == 400 || r.status == 403),
+                }
+            }
+
+            #[test]
+            fn arm_ids_with_hostile_names_are_refused(name in "[a-z]{0,3}([/?#% ]|\\.\\.|%2F)[a-z]{0,3}") {
+                let id = format!("{WS}/providers/Microsoft.SecurityInsights/Incidents/{name}");
+                let refused = parse(json!({ "incidentId": id })).is_err();
+                prop_assert!(refused);
+            }
+        }
+    }
 }

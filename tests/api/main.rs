@@ -2,8 +2,10 @@
 //! with the host's payloads, talking real HTTP to the Azure simulator. Each test owns its
 //! simulator and its handler process, so tests run in parallel without sharing state.
 
+mod clients;
 mod helpers;
 mod protocol;
+mod reference;
 mod reliability;
 mod timer;
 mod webhook;
