@@ -290,7 +290,12 @@ impl IncidentsClient {
         scope: &'static str,
     ) -> Self {
         Self {
-            client: ServiceClient::new(SERVICE, credential, scope),
+            client: ServiceClient::with_policies(
+                SERVICE,
+                credential,
+                scope,
+                vec![Arc::new(super::throttle::ArmPacing::arm_defaults())],
+            ),
             endpoint: endpoint.clone(),
             workspace: workspace.clone(),
             api_version: api_version.to_owned(),

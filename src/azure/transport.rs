@@ -15,6 +15,8 @@ use azure_core::{
     time::Duration,
 };
 
+use azure_core::http::policies::Policy;
+
 use super::identity::BearerTokenPolicy;
 
 /// A failure talking to an Azure service.
@@ -125,6 +127,16 @@ impl ServiceClient {
     /// Builds the pipeline. Retries: exponential from 500 ms, at most 5 retries within 40 s,
     /// each wait at most 20 s unless the service's `Retry-After` asks for longer.
     pub fn new(service: &'static str, credential: Arc<dyn TokenCredential>, scope: &'static str) -> Self {
+        Self::with_policies(service, credential, scope, Vec::new())
+    }
+
+    /// Same, with extra per-try policies that run before authentication (such as pacing).
+    pub fn with_policies(
+        service: &'static str,
+        credential: Arc<dyn TokenCredential>,
+        scope: &'static str,
+        mut per_try: Vec<Arc<dyn Policy>>,
+    ) -> Self {
         let options = ClientOptions {
             retry: RetryOptions::exponential(ExponentialRetryOptions {
                 initial_delay: Duration::milliseconds(500),
@@ -140,7 +152,10 @@ impl ServiceClient {
             Some(env!("CARGO_PKG_VERSION")),
             options,
             Vec::new(),
-            vec![auth],
+            {
+                per_try.push(auth);
+                per_try
+            },
             None,
         );
         Self { pipeline, service }
