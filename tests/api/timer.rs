@@ -386,3 +386,14 @@ async fn a_tick_during_a_run_is_skipped_not_run_twice() {
     let queries = app.sim.requests().iter().filter(|r| r.path.ends_with("/query")).count();
     assert_eq!(queries, 1);
 }
+
+#[tokio::test]
+async fn tokens_are_cached_per_audience_across_runs() {
+    let app = spawn_app().await;
+    app.seed("New", &[("Resolved", DFC, 1)]);
+    for _ in 0..3 {
+        run_and_summary(&app).await;
+    }
+    assert_eq!(app.sim.token_requests(azure_sim::Audience::LogAnalytics), 1);
+    assert_eq!(app.sim.token_requests(azure_sim::Audience::Arm), 1);
+}
