@@ -107,6 +107,15 @@ impl Answer {
             Some(Envelope { error }) => (error.code.unwrap_or(reason), error.message.unwrap_or_default()),
             None => (reason, String::from_utf8_lossy(&self.body).chars().take(300).collect()),
         };
+        let message = if matches!(self.status, 401 | 403) {
+            format!(
+                "{message} (the app's identity needs Microsoft Sentinel Responder and Log Analytics Reader on the \
+                 workspace; right after deployment, role assignments can take several minutes to apply, and a \
+                 later run succeeds on its own)"
+            )
+        } else {
+            message
+        };
         AzureError::Status {
             service,
             status: self.status,

@@ -214,3 +214,14 @@ async fn a_next_link_to_another_host_is_not_followed() {
     assert!(err.to_string().contains("another host"), "{err}");
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn an_access_error_explains_the_roles_and_the_propagation_delay() {
+    let documented = reference("loganalytics-api/documented-errors/errors.json");
+    let (url, _) = replay(403, Some(documented["insufficient-permissions"]["body"].clone())).await;
+    let err = logs_client(&url).query("x").await.unwrap_err().to_string();
+    assert!(
+        err.contains("InsufficientAccessError") && err.contains("Log Analytics Reader") && err.contains("later run"),
+        "{err}"
+    );
+}
