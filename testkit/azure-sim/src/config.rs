@@ -16,6 +16,39 @@ pub struct SimConfig {
     pub comments_page_size: usize,
     /// Lifetime of issued access tokens, in seconds.
     pub token_lifetime_secs: i64,
+    /// Added to every request (identity, Log Analytics, ARM) before it is handled, as network and
+    /// service time. Zero (the default) answers at once.
+    pub latency: Duration,
+    /// ARM throttling: token buckets per operation class, 429 + `Retry-After` when empty.
+    /// `None` (the default) never throttles.
+    pub arm_throttle: Option<ArmThrottle>,
+}
+
+/// ARM's per-principal token buckets (see `crate::throttle`): one bucket for reads (`GET`) and one
+/// for writes (`PUT`, `PATCH`, `POST`, `DELETE`), each refilled continuously at `*_rate` tokens per
+/// second up to `*_burst`. [`ArmThrottle::default`] gives the documented ARM numbers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ArmThrottle {
+    /// Read bucket size.
+    pub read_burst: f64,
+    /// Read tokens per second.
+    pub read_rate: f64,
+    /// Write bucket size.
+    pub write_burst: f64,
+    /// Write tokens per second.
+    pub write_rate: f64,
+}
+
+impl Default for ArmThrottle {
+    /// ARM per principal and subscription: reads 250 burst + 25/s, writes 200 burst + 10/s.
+    fn default() -> Self {
+        ArmThrottle {
+            read_burst: 250.0,
+            read_rate: 25.0,
+            write_burst: 200.0,
+            write_rate: 10.0,
+        }
+    }
 }
 
 impl Default for SimConfig {
@@ -26,6 +59,8 @@ impl Default for SimConfig {
             alerts_page_size: 50,
             comments_page_size: 50,
             token_lifetime_secs: 3600,
+            latency: Duration::ZERO,
+            arm_throttle: None,
         }
     }
 }

@@ -11,7 +11,8 @@
 //! - `state`: the world behind the lock; keeps REST state and table rows in step.
 //! - `tables`: SecurityIncident / SecurityAlert rows.
 //! - `query`: recognises the product's KQL and evaluates its meaning over the rows.
-//! - `server`: the axum front, fault application and request log.
+//! - `server`: the axum front, latency, throttling, fault application and request log.
+//! - `throttle`: the opt-in ARM token-bucket throttling model ([`ArmThrottle`]).
 //! - `identity`, `loganalytics`, `sentinel` (+ `incidents`, `comments`): the three APIs.
 //! - `timefmt`: 100 ns ticks and Kusto-style timestamps.
 
@@ -27,11 +28,12 @@ mod sentinel;
 mod server;
 mod state;
 mod tables;
+mod throttle;
 mod timefmt;
 
 use std::sync::{Arc, Mutex};
 
-pub use config::{SimConfig, Workspace};
+pub use config::{ArmThrottle, SimConfig, Workspace};
 pub use fault::{Fault, FaultKind, FaultTarget};
 pub use model::{AlertSeed, AnalystEdit, CommentView, IncidentSeed, IncidentView, Owner, RecordedRequest};
 pub use state::Audience;
@@ -52,12 +54,18 @@ impl AzureSim {
     pub async fn start(config: SimConfig) -> std::io::Result<AzureSim> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let port = listener.local_addr()?.port();
+        let throttle = config
+            .arm_throttle
+            .as_ref()
+            .map(|t| Mutex::new(throttle::Throttle::new(t, std::time::Instant::now())));
         let inner = Arc::new(Inner {
+            throttle,
             config,
             base_url: format!("http://127.0.0.1:{port}"),
             identity_header: format!("sim-identity-{}", uuid::Uuid::new_v4().simple()),
             client_id: "5e29463d-0a3b-4c4f-9a3e-2b6e0c1d8f70".into(),
             state: Mutex::new(State::default()),
+            throttled: Default::default(),
         });
         let app = server::router(inner.clone());
         tokio::spawn(async move {
@@ -134,6 +142,18 @@ impl AzureSim {
     /// Every request answered so far, in order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.inner.lock().requests.clone()
+    }
+
+    /// Requests answered 429 by the ARM throttling model (not by scripted faults) so far.
+    pub fn throttled_requests(&self) -> usize {
+        self.inner.throttled.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whole tokens left now in the (read, write) ARM buckets; `None` when throttling is off.
+    pub fn arm_tokens(&self) -> Option<(f64, f64)> {
+        let throttle = self.inner.throttle.as_ref()?;
+        let mut t = throttle.lock().unwrap_or_else(|e| e.into_inner());
+        Some(t.available(std::time::Instant::now()))
     }
 
     /// Forgets the request log.

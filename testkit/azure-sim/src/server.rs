@@ -3,6 +3,7 @@
 //! the answer. Routing by hand keeps Sentinel's case-insensitive path segments simple.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
@@ -15,6 +16,7 @@ use crate::config::SimConfig;
 use crate::fault::{FaultKind, FaultTarget};
 use crate::model::RecordedRequest;
 use crate::state::State;
+use crate::throttle::{self, Throttle, Verdict};
 use crate::{identity, loganalytics, sentinel};
 
 /// Shared simulator internals behind [`crate::AzureSim`].
@@ -30,6 +32,10 @@ pub(crate) struct Inner {
     pub client_id: String,
     /// Mutable world.
     pub state: Mutex<State>,
+    /// ARM buckets, when `config.arm_throttle` is set (own lock: checked before the state lock).
+    pub throttle: Option<Mutex<Throttle>>,
+    /// Requests refused by the throttling model.
+    pub throttled: AtomicUsize,
 }
 
 impl Inner {
@@ -189,7 +195,29 @@ async fn dispatch(AxumState(sim): AxumState<Arc<Inner>>, request: Request) -> Re
         });
     };
 
+    if !sim.config.latency.is_zero() {
+        tokio::time::sleep(sim.config.latency).await;
+    }
     let target = classify(&method, &path);
+    // ARM's front door throttles before the resource provider sees the request (and before any
+    // scripted fault is used up). Only ARM paths are counted.
+    let mut allowed = None;
+    if let (Some(throttle), Some(_)) = (&sim.throttle, target.filter(|t| !matches!(t, FaultTarget::Token | FaultTarget::Query))) {
+        let verdict = throttle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .check(&method, std::time::Instant::now());
+        match verdict {
+            Verdict::Allowed { class, remaining } => allowed = Some((class, remaining)),
+            Verdict::Throttled { class, retry_after } => {
+                sim.throttled.fetch_add(1, Ordering::Relaxed);
+                let response =
+                    throttle::too_many_requests(class, retry_after, &sim.config.workspace.subscription_id, &sim.client_id);
+                record(429);
+                return response;
+            }
+        }
+    }
     let fault = target.and_then(|t| sim.lock().faults.take(t));
     let mut partial = false;
     let response = match (fault, target) {
@@ -218,6 +246,10 @@ async fn dispatch(AxumState(sim): AxumState<Arc<Inner>>, request: Request) -> Re
         Some(_) => sentinel::handle(&sim, &req),
         None => error_response(404, "NotFound", "The requested path does not exist."),
     });
+    let mut response = response;
+    if let Some((class, remaining)) = allowed {
+        throttle::add_remaining(&mut response, class, remaining);
+    }
     record(response.status().as_u16());
     response
 }
