@@ -148,7 +148,13 @@ async fn main() {
             hwm = hwm.max(l.hwm_kib);
             eprintln!(
                 "[bench] clients {c} run {}: {:.0} req/s p50 {:.2} ms p99 {:.2} ms max {:.1} ms errors {} (sim calls {})",
-                run + 1, l.throughput, l.p50_ms, l.p99_ms, l.max_ms, l.errors, sim.requests().len()
+                run + 1,
+                l.throughput,
+                l.p50_ms,
+                l.p99_ms,
+                l.max_ms,
+                l.errors,
+                sim.requests().len()
             );
             levels.push(l);
             app.stop().await;

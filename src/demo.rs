@@ -216,23 +216,29 @@ impl Scenario {
 
     /// The app settings the handler gets, pointing it at the simulator.
     pub fn settings(&self) -> Vec<(String, String)> {
-        let ws = self.sim.workspace();
-        [
-            ("FUNCTIONS_WORKER_RUNTIME", "custom".to_owned()),
-            ("SENTINEL_WORKSPACE_ID", ws.workspace_id.clone()),
-            ("SENTINEL_WORKSPACE_RESOURCE_ID", ws.resource_id()),
-            ("ARM_ENDPOINT", self.sim.base_url()),
-            ("LOG_ANALYTICS_ENDPOINT", self.sim.base_url()),
-            ("IDENTITY_ENDPOINT", self.sim.identity_endpoint()),
-            ("IDENTITY_HEADER", self.sim.identity_header()),
-            ("SYNC_SCHEDULE", crate::config::DEFAULT_SCHEDULE.to_owned()),
-            ("SYNC_DRY_RUN", "false".to_owned()),
-            ("RUST_LOG", "info".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect()
+        settings_for(&self.sim, "info")
     }
+}
+
+/// App settings that point a handler at `sim` (managed identity, Log Analytics and Sentinel all
+/// served by the simulator), logging at `rust_log`. Shared by the demo, the tests and the benches.
+pub fn settings_for(sim: &AzureSim, rust_log: &str) -> Vec<(String, String)> {
+    let ws = sim.workspace();
+    [
+        ("FUNCTIONS_WORKER_RUNTIME", "custom".to_owned()),
+        ("SENTINEL_WORKSPACE_ID", ws.workspace_id.clone()),
+        ("SENTINEL_WORKSPACE_RESOURCE_ID", ws.resource_id()),
+        ("ARM_ENDPOINT", sim.base_url()),
+        ("LOG_ANALYTICS_ENDPOINT", sim.base_url()),
+        ("IDENTITY_ENDPOINT", sim.identity_endpoint()),
+        ("IDENTITY_HEADER", sim.identity_header()),
+        ("SYNC_SCHEDULE", crate::config::DEFAULT_SCHEDULE.to_owned()),
+        ("SYNC_DRY_RUN", "false".to_owned()),
+        ("RUST_LOG", rust_log.to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
 }
 
 /// Writes the function app's files into a fresh folder, as `func publish` would lay them out.

@@ -27,9 +27,13 @@ use crate::{
 
 /// How many times one incident is read, decided and written before giving up on conflicts.
 pub const MAX_ATTEMPTS: u32 = 3;
-/// Incidents synced at the same time within a run. ARM allows 10 writes/s per principal
-/// sustained; four in flight at ~100-200 ms each stays under that.
+/// Incidents synced at the same time within a run. The rate toward Resource Manager is set by
+/// the token buckets in [`crate::azure::throttle`]; four in flight keep that budget used at
+/// 20-200 ms per call without piling requests up behind the pacer (docs/benchmarks.md).
 pub const CONCURRENCY: usize = 4;
+/// Most incident reports a run summary carries (changed and failed ones first); the counts always
+/// cover every incident. Keeps the invocation response small on large workspaces.
+pub const MAX_REPORTS: usize = 1000;
 
 /// Options of the engine.
 #[derive(Debug, Clone, Copy)]
@@ -181,8 +185,11 @@ pub struct RunSummary {
     pub not_reached: usize,
     /// Calls made, by kind (`query`, `get`, `put`, `alerts`, `comment`).
     pub calls: BTreeMap<String, usize>,
-    /// Every incident the run looked at.
+    /// The incidents the run looked at: changed and failed ones first, at most [`MAX_REPORTS`].
     pub incidents: Vec<IncidentReport>,
+    /// Reports left out of `incidents` because of [`MAX_REPORTS`] (all of them unchanged
+    /// unless more than that many changed).
+    pub incidents_omitted: usize,
 }
 
 impl RunSummary {
@@ -205,6 +212,7 @@ impl RunSummary {
             not_reached: 0,
             calls: BTreeMap::new(),
             incidents: Vec::new(),
+            incidents_omitted: 0,
         }
     }
 
@@ -240,6 +248,16 @@ impl RunSummary {
             "succeeded".into()
         };
         self.duration_ms = (Utc::now() - self.started_at).num_milliseconds().max(0) as u64;
+        self.incidents.sort_by(|a, b| {
+            (a.action == Action::Unchanged)
+                .cmp(&(b.action == Action::Unchanged))
+                .then(a.incident_number.cmp(&b.incident_number))
+                .then(a.incident.cmp(&b.incident))
+        });
+        if self.incidents.len() > MAX_REPORTS {
+            self.incidents_omitted = self.incidents.len() - MAX_REPORTS;
+            self.incidents.truncate(MAX_REPORTS);
+        }
     }
 }
 
@@ -363,6 +381,9 @@ impl Engine {
     pub async fn reconcile(&self, run_id: String) -> RunSummary {
         let mut summary = RunSummary::start(run_id, self.options.dry_run, self.options.lookback_days);
         let deadline = tokio::time::Instant::now() + self.options.run_budget;
+        // Stop starting incidents a little before the deadline, so those in flight can finish
+        // instead of being cut off mid-sync.
+        let start_cutoff = deadline - (self.options.run_budget / 4).min(Duration::from_secs(30));
         tracing::info!(run_id = %summary.run_id, dry_run = self.options.dry_run, lookback_days = self.options.lookback_days, "run started");
         let query = queries::sync_candidates(self.options.lookback_days);
         self.calls.add("query");
@@ -389,12 +410,12 @@ impl Engine {
             .map(|candidate| {
                 let run_id = run_id.clone();
                 async move {
-                    if tokio::time::Instant::now() >= deadline {
+                    if tokio::time::Instant::now() >= start_cutoff {
                         let mut r = IncidentReport::new(&candidate.name, candidate.number);
                         r.action = Action::NotReached;
                         r.reason = "budget".into();
                         r.detail =
-                            "the run's time budget (SYNC_RUN_BUDGET_SECONDS) ran out before this incident".into();
+                            "the run's time budget (SYNC_RUN_BUDGET_SECONDS) was nearly used up before this incident; the next run takes it".into();
                         return r;
                     }
                     let report = match tokio::time::timeout_at(deadline, self.sync_candidate(&candidate)).await {
@@ -411,11 +432,6 @@ impl Engine {
             .collect()
             .await;
         summary.incidents = reports;
-        summary.incidents.sort_by(|a, b| {
-            a.incident_number
-                .cmp(&b.incident_number)
-                .then(a.incident.cmp(&b.incident))
-        });
         summary.calls = self.calls.take();
         summary.finish();
         tracing::info!(
@@ -817,5 +833,23 @@ mod tests {
         let mut t = table(vec![]);
         t.columns.retain(|c| c.name != "AlertStatus");
         assert!(candidates_from(&t).unwrap_err().to_string().contains("AlertStatus"));
+    }
+
+    #[test]
+    fn summaries_keep_changed_reports_first_and_count_everything() {
+        let mut summary = RunSummary::start("r".into(), false, 30);
+        for i in 0..(MAX_REPORTS + 5) {
+            let mut r = IncidentReport::new(&IncidentName::parse(&format!("u{i}")).unwrap(), Some(i as i64));
+            r.reason = "alerts-pending".into();
+            summary.incidents.push(r);
+        }
+        let mut closed = IncidentReport::new(&IncidentName::parse("c").unwrap(), Some(99_999));
+        closed.action = Action::Closed;
+        summary.incidents.push(closed);
+        summary.finish();
+        assert_eq!(summary.incidents.len(), MAX_REPORTS);
+        assert_eq!(summary.incidents[0].incident, "c");
+        assert_eq!(summary.incidents_omitted, 6);
+        assert_eq!((summary.closed, summary.unchanged), (1, MAX_REPORTS + 5));
     }
 }

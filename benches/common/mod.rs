@@ -110,20 +110,9 @@ pub fn app_root() -> PathBuf {
     root
 }
 
-/// Settings that point the handler at `sim` (as `tests/api/helpers.rs`), logging at info.
+/// Settings that point the handler at `sim`, logging at info.
 pub fn settings_for(sim: &AzureSim) -> Vec<(String, String)> {
-    let ws = sim.workspace();
-    vec![
-        ("FUNCTIONS_WORKER_RUNTIME".into(), "custom".into()),
-        ("SENTINEL_WORKSPACE_ID".into(), ws.workspace_id.clone()),
-        ("SENTINEL_WORKSPACE_RESOURCE_ID".into(), ws.resource_id()),
-        ("ARM_ENDPOINT".into(), sim.base_url()),
-        ("LOG_ANALYTICS_ENDPOINT".into(), sim.base_url()),
-        ("IDENTITY_ENDPOINT".into(), sim.identity_endpoint()),
-        ("IDENTITY_HEADER".into(), sim.identity_header()),
-        ("SYNC_SCHEDULE".into(), "0 */5 * * * *".into()),
-        ("RUST_LOG".into(), "info".into()),
-    ]
+    dfc_sentinel_sync::demo::settings_for(sim, "info")
 }
 
 /// A started handler and the emulated host in front of it.

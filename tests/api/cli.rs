@@ -59,13 +59,23 @@ async fn cli(sim: &AzureSim, args: &[&str], remove: &[&str]) -> Output {
 }
 
 fn seed(sim: &AzureSim, status: &str) -> String {
-    let alert = sim.add_alert(azure_sim::AlertSeed { status: status.into(), product_name: DFC.into(), ..Default::default() });
-    sim.add_incident(azure_sim::IncidentSeed { alert_ids: vec![alert], ..Default::default() })
+    let alert = sim.add_alert(azure_sim::AlertSeed {
+        status: status.into(),
+        product_name: DFC.into(),
+        ..Default::default()
+    });
+    sim.add_incident(azure_sim::IncidentSeed {
+        alert_ids: vec![alert],
+        ..Default::default()
+    })
 }
 
 #[tokio::test]
 async fn query_prints_the_exact_text_sent() {
-    let output = std::process::Command::new(BIN).args(["query", "--lookback-days", "7"]).output().unwrap();
+    let output = std::process::Command::new(BIN)
+        .args(["query", "--lookback-days", "7"])
+        .output()
+        .unwrap();
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
     assert_eq!(text, dfc_sentinel_sync::queries::sync_candidates(7));
@@ -93,7 +103,10 @@ async fn sync_one_incident_changes_it_and_says_so() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(text.contains("closed: New → Closed"), "{text}");
-    assert_eq!(sim.incident(&name).unwrap().classification.as_deref(), Some("BenignPositive"));
+    assert_eq!(
+        sim.incident(&name).unwrap().classification.as_deref(),
+        Some("BenignPositive")
+    );
     let bad = cli(&sim, &["sync", "--incident", "../x"], &[]).await;
     assert_eq!(bad.status.code(), Some(2));
 }
@@ -108,9 +121,18 @@ async fn sync_without_settings_names_them_and_exits_2() {
 
 #[tokio::test]
 async fn the_demo_ends_with_every_incident_as_expected() {
-    let output = tokio::process::Command::new(BIN).arg("demo").env_remove("SYNC_DRY_RUN").output().await.unwrap();
+    let output = tokio::process::Command::new(BIN)
+        .arg("demo")
+        .env_remove("SYNC_DRY_RUN")
+        .output()
+        .await
+        .unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{text}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(text.contains("Every incident ended as expected."), "{text}");
     assert_eq!(text.matches('✓').count(), 12, "{text}");
     assert!(text.contains("Handler stopped with SIGTERM: exit status: 0"), "{text}");

@@ -214,9 +214,21 @@ async fn the_function_key_in_the_query_is_never_logged() {
 
 #[tokio::test]
 async fn alerts_are_read_across_pages() {
-    let config = azure_sim::SimConfig { alerts_page_size: 2, ..azure_sim::SimConfig::default() };
+    let config = azure_sim::SimConfig {
+        alerts_page_size: 2,
+        ..azure_sim::SimConfig::default()
+    };
     let app = spawn_app_with(config, &[], &[]).await;
-    let (name, alerts) = app.seed("New", &[("Resolved", DFC, 1), ("Resolved", DFC, 1), ("Dismissed", DFC, 1), ("Resolved", DFC, 1), ("New", DFC, 1)]);
+    let (name, alerts) = app.seed(
+        "New",
+        &[
+            ("Resolved", DFC, 1),
+            ("Resolved", DFC, 1),
+            ("Dismissed", DFC, 1),
+            ("Resolved", DFC, 1),
+            ("New", DFC, 1),
+        ],
+    );
     let r = app.post_webhook(&json!({ "incidentId": name })).await;
     let reply = body(&r);
     assert_eq!(reply["alerts"].as_array().unwrap().len(), 5, "{reply:#}");
@@ -232,7 +244,9 @@ async fn unknown_fields_and_huge_arrays_are_ignored() {
     let app = spawn_app().await;
     let (name, _) = app.seed("New", &[("Resolved", DFC, 1)]);
     let junk: Vec<u32> = (0..300_000).collect();
-    let r = app.post_webhook(&json!({ "incidentId": name, "junk": junk, "more": { "a": [[[[1]]]] } })).await;
+    let r = app
+        .post_webhook(&json!({ "incidentId": name, "junk": junk, "more": { "a": [[[[1]]]] } }))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(body(&r)["action"], "closed");
 }

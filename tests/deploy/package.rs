@@ -100,20 +100,9 @@ fn the_handler_is_a_static_x86_64_binary_with_no_dynamic_dependencies() {
     );
 }
 
-/// Settings that point the handler at the simulator (as tests/api/helpers.rs `settings_for`).
+/// Settings that point the handler at the simulator.
 fn settings_for(sim: &AzureSim) -> Vec<(String, String)> {
-    let ws = sim.workspace();
-    vec![
-        ("FUNCTIONS_WORKER_RUNTIME".into(), "custom".into()),
-        ("SENTINEL_WORKSPACE_ID".into(), ws.workspace_id.clone()),
-        ("SENTINEL_WORKSPACE_RESOURCE_ID".into(), ws.resource_id()),
-        ("ARM_ENDPOINT".into(), sim.base_url()),
-        ("LOG_ANALYTICS_ENDPOINT".into(), sim.base_url()),
-        ("IDENTITY_ENDPOINT".into(), sim.identity_endpoint()),
-        ("IDENTITY_HEADER".into(), sim.identity_header()),
-        ("SYNC_SCHEDULE".into(), "0 */5 * * * *".into()),
-        ("RUST_LOG".into(), "info".into()),
-    ]
+    dfc_sentinel_sync::demo::settings_for(sim, "info")
 }
 
 #[tokio::test]
