@@ -290,3 +290,30 @@ async fn random_faults_then_recovery_keep_every_invariant() {
         }
     }
 }
+
+#[tokio::test]
+async fn garbage_answers_are_errors_not_guesses() {
+    let app = spawn_app().await;
+    let (name, _) = app.seed("New", &[("Resolved", DFC, 1)]);
+    // A token endpoint answering nonsense: the run fails with a credential error, writes nothing.
+    app.sim.inject(fault(FaultTarget::Token, FaultKind::Garbage, 1));
+    let invocation = app.run_timer().await;
+    assert_eq!(invocation.http_status, 500);
+    assert!(invocation.raw_body.contains("token"), "{}", invocation.raw_body);
+    assert!(app.puts().is_empty());
+    // A query answer without tables: the run fails before any write.
+    app.sim.inject(fault(FaultTarget::Query, FaultKind::Garbage, 1));
+    let invocation = app.run_timer().await;
+    assert_eq!(invocation.http_status, 500);
+    assert!(invocation.raw_body.contains("cannot read"), "{}", invocation.raw_body);
+    assert!(app.puts().is_empty());
+    // An incident GET answer of the wrong shape: that incident fails, nothing is written to it.
+    app.sim.inject(fault(FaultTarget::IncidentGet, FaultKind::Garbage, 1));
+    let invocation = app.run_timer().await;
+    assert_eq!(invocation.http_status, 500);
+    assert!(app.puts().is_empty());
+    assert_eq!(app.incident(&name).status, "New");
+    // The faults gone, the next run closes it.
+    succeeded(&app.run_timer().await);
+    assert_eq!(app.incident(&name).status, "Closed");
+}

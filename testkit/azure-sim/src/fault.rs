@@ -48,6 +48,9 @@ pub enum FaultKind {
     GatewayTimeout,
     /// Wait, then close the connection without answering.
     Stall(Duration),
+    /// Answer 200 with a JSON body that is not the documented shape (`{"unexpected":true}`):
+    /// a broken or impostor endpoint.
+    Garbage,
 }
 
 /// One scripted fault.

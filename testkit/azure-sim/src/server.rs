@@ -234,6 +234,14 @@ async fn dispatch(AxumState(sim): AxumState<Arc<Inner>>, request: Request) -> Re
             tokio::time::sleep(d).await;
             None
         }
+        (Some(FaultKind::Garbage), _) => Some(
+            (
+                axum::http::StatusCode::OK,
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                "{\"unexpected\":true}",
+            )
+                .into_response(),
+        ),
         (Some(FaultKind::PartialError), _) => {
             partial = true;
             None
