@@ -6,7 +6,7 @@
 //! Scenarios (`BENCH_SCENARIO`, comma-separated; default `1k`):
 //! - `1k`   1,000 incidents (~300 actionable): one run ≈ 45 s, bound by the write bucket.
 //! - `10k`  10,000 incidents (~3,000 actionable): one run ≈ 10 min (write floor ≈ 580 s); opt-in,
-//!          run it with `BENCH_RUNS=1`.
+//!   run it with `BENCH_RUNS=1`.
 //! - `50k`  50,000 incidents: ≈ 50 min per run at ARM's write rate; opt-in.
 //!   `BENCH_RUNS` (default 3) runs per scenario, each on a fresh simulator and handler.
 //!   The handler paces itself with ARM's published buckets (src/azure/throttle.rs), so scaling
