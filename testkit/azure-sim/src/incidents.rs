@@ -161,9 +161,7 @@ fn check_classification(status: &str, classification: Option<&str>, reason: Opti
     if let Some(c) = classification
         && !CLASSIFICATIONS.contains(&c)
     {
-        return Err(reject(&format!(
-            "'{c}' is not a valid value for 'classification'."
-        )));
+        return Err(reject(&format!("'{c}' is not a valid value for 'classification'.")));
     }
     if let Some(r) = reason
         && !REASONS.contains(&r)
@@ -177,9 +175,7 @@ fn check_classification(status: &str, classification: Option<&str>, reason: Opti
     }
     match (classification, reason) {
         (None, None) | (Some("Undetermined"), None) => Ok(()),
-        (Some(c), None) => Err(reject(&format!(
-            "classification '{c}' must have classificationReason."
-        ))),
+        (Some(c), None) => Err(reject(&format!("classification '{c}' must have classificationReason."))),
         (Some("TruePositive"), Some("SuspiciousActivity"))
         | (Some("BenignPositive"), Some("SuspiciousButExpected"))
         | (Some("FalsePositive"), Some("IncorrectAlertLogic" | "InaccurateData")) => Ok(()),
@@ -214,9 +210,7 @@ fn parse_labels(props: &Map<String, Value>) -> Result<Vec<Label>, String> {
     items
         .iter()
         .map(|item| {
-            let o = item
-                .as_object()
-                .ok_or_else(|| reject("A label must be an object."))?;
+            let o = item.as_object().ok_or_else(|| reject("A label must be an object."))?;
             let name = opt_str(o, "labelName")?.ok_or_else(|| reject("'labelName' is required."))?;
             let label_type = opt_str(o, "labelType")?.unwrap_or("User");
             Ok(Label {

@@ -202,7 +202,10 @@ async fn dispatch(AxumState(sim): AxumState<Arc<Inner>>, request: Request) -> Re
     // ARM's front door throttles before the resource provider sees the request (and before any
     // scripted fault is used up). Only ARM paths are counted.
     let mut allowed = None;
-    if let (Some(throttle), Some(_)) = (&sim.throttle, target.filter(|t| !matches!(t, FaultTarget::Token | FaultTarget::Query))) {
+    if let (Some(throttle), Some(_)) = (
+        &sim.throttle,
+        target.filter(|t| !matches!(t, FaultTarget::Token | FaultTarget::Query)),
+    ) {
         let verdict = throttle
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -211,8 +214,12 @@ async fn dispatch(AxumState(sim): AxumState<Arc<Inner>>, request: Request) -> Re
             Verdict::Allowed { class, remaining } => allowed = Some((class, remaining)),
             Verdict::Throttled { class, retry_after } => {
                 sim.throttled.fetch_add(1, Ordering::Relaxed);
-                let response =
-                    throttle::too_many_requests(class, retry_after, &sim.config.workspace.subscription_id, &sim.client_id);
+                let response = throttle::too_many_requests(
+                    class,
+                    retry_after,
+                    &sim.config.workspace.subscription_id,
+                    &sim.client_id,
+                );
                 record(429);
                 return response;
             }

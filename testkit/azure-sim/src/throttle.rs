@@ -172,7 +172,12 @@ pub(crate) fn add_remaining(response: &mut Response, class: OpClass, remaining: 
 }
 
 /// ARM's 429: `Retry-After` in whole seconds and the `TooManyRequests` CloudError body.
-pub(crate) fn too_many_requests(class: OpClass, retry_after: Duration, subscription: &str, principal: &str) -> Response {
+pub(crate) fn too_many_requests(
+    class: OpClass,
+    retry_after: Duration,
+    subscription: &str,
+    principal: &str,
+) -> Response {
     let secs = retry_after.as_secs().max(1);
     let mut response = error_response(
         429,
@@ -184,7 +189,9 @@ pub(crate) fn too_many_requests(class: OpClass, retry_after: Duration, subscript
             class.word().trim_end_matches('s'),
         ),
     );
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     add_remaining(&mut response, class, 0);
     response
 }
@@ -244,12 +251,48 @@ mod tests {
             write_rate: 1.0,
         };
         let mut t = Throttle::new(&cfg, t0);
-        assert!(matches!(t.check("POST", t0), Verdict::Allowed { class: OpClass::Write, remaining: 0 }));
-        assert!(matches!(t.check("PUT", t0), Verdict::Throttled { class: OpClass::Write, .. }));
-        assert!(matches!(t.check("DELETE", t0), Verdict::Throttled { class: OpClass::Write, .. }));
-        assert!(matches!(t.check("GET", t0), Verdict::Allowed { class: OpClass::Read, remaining: 1 }));
-        assert!(matches!(t.check("GET", t0), Verdict::Allowed { class: OpClass::Read, remaining: 0 }));
-        assert!(matches!(t.check("GET", t0), Verdict::Throttled { class: OpClass::Read, .. }));
+        assert!(matches!(
+            t.check("POST", t0),
+            Verdict::Allowed {
+                class: OpClass::Write,
+                remaining: 0
+            }
+        ));
+        assert!(matches!(
+            t.check("PUT", t0),
+            Verdict::Throttled {
+                class: OpClass::Write,
+                ..
+            }
+        ));
+        assert!(matches!(
+            t.check("DELETE", t0),
+            Verdict::Throttled {
+                class: OpClass::Write,
+                ..
+            }
+        ));
+        assert!(matches!(
+            t.check("GET", t0),
+            Verdict::Allowed {
+                class: OpClass::Read,
+                remaining: 1
+            }
+        ));
+        assert!(matches!(
+            t.check("GET", t0),
+            Verdict::Allowed {
+                class: OpClass::Read,
+                remaining: 0
+            }
+        ));
+        assert!(matches!(
+            t.check("GET", t0),
+            Verdict::Throttled {
+                class: OpClass::Read,
+                ..
+            }
+        ));
     }
 }
 
@@ -272,7 +315,10 @@ mod http_tests {
             .await
             .unwrap();
         assert_eq!(resp.status(), 200);
-        resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+        resp.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     fn incident_url(sim: &AzureSim, id: &str, rest: &str) -> String {
@@ -291,7 +337,12 @@ mod http_tests {
         let arm = token(&http, &sim, "https://management.azure.com").await;
         let id = sim.add_incident(IncidentSeed::default());
         for _ in 0..300 {
-            let r = http.get(incident_url(&sim, &id, "")).bearer_auth(&arm).send().await.unwrap();
+            let r = http
+                .get(incident_url(&sim, &id, ""))
+                .bearer_auth(&arm)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 200);
             assert!(r.headers().get("x-ms-ratelimit-remaining-subscription-reads").is_none());
         }
@@ -323,7 +374,12 @@ mod http_tests {
             ..IncidentSeed::default()
         });
         // POST …/alerts is an ARM action: it takes a write token.
-        let r = http.post(incident_url(&sim, &id, "/alerts")).bearer_auth(&arm).send().await.unwrap();
+        let r = http
+            .post(incident_url(&sim, &id, "/alerts"))
+            .bearer_auth(&arm)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["x-ms-ratelimit-remaining-subscription-writes"], "1");
         let comment = |n: u32| {
@@ -339,9 +395,19 @@ mod http_tests {
         assert_eq!(throttled.headers()["retry-after"], "1");
         let body: Value = throttled.json().await.unwrap();
         assert_eq!(body["error"]["code"], "TooManyRequests");
-        assert!(body["error"]["message"].as_str().unwrap().contains("try again after '1' seconds"));
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("try again after '1' seconds")
+        );
         // Reads have their own bucket.
-        let r = http.get(incident_url(&sim, &id, "")).bearer_auth(&arm).send().await.unwrap();
+        let r = http
+            .get(incident_url(&sim, &id, ""))
+            .bearer_auth(&arm)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["x-ms-ratelimit-remaining-subscription-reads"], "2");
         // 4 writes/s: after 300 ms (plus the 30 ms latency) one token is back.
@@ -354,7 +420,11 @@ mod http_tests {
         let la = token(&http, &sim, "https://api.loganalytics.io").await;
         for _ in 0..5 {
             let r = http
-                .post(format!("{}/v1/workspaces/{}/query", sim.base_url(), sim.workspace().workspace_id))
+                .post(format!(
+                    "{}/v1/workspaces/{}/query",
+                    sim.base_url(),
+                    sim.workspace().workspace_id
+                ))
                 .bearer_auth(&la)
                 .header("content-type", "application/json")
                 .body(serde_json::json!({"query": AzureSim::sync_query(30)}).to_string())
