@@ -292,14 +292,27 @@ pub struct Candidate {
 /// Groups the query's rows (one per incident and alert) into candidates.
 pub fn candidates_from(table: &Table) -> Result<Vec<Candidate>, AzureError> {
     let r = Reader::new(table);
-    let c_name = r.column("IncidentName", &["string"])?;
-    let c_number = r.column("IncidentNumber", &["int", "long"])?;
-    let c_status = r.column("IncidentStatus", &["string"])?;
-    let c_owner = r.column("Owner", &["dynamic"])?;
-    let c_labels = r.column("Labels", &["dynamic"])?;
-    let c_alert = r.column("SystemAlertId", &["string"])?;
-    let c_alert_status = r.column("AlertStatus", &["string"])?;
-    let c_product = r.column("AlertProductName", &["string"])?;
+    // Columns as declared in `queries::SYNC_CANDIDATE_COLUMNS`; an int column may also come as long.
+    let column = |name: &'static str| {
+        let (_, kind) = queries::SYNC_CANDIDATE_COLUMNS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .expect("every column read is declared");
+        let kinds: &[&str] = if *kind == "int" {
+            &["int", "long"]
+        } else {
+            std::slice::from_ref(kind)
+        };
+        r.column(name, kinds)
+    };
+    let c_name = column("IncidentName")?;
+    let c_number = column("IncidentNumber")?;
+    let c_status = column("IncidentStatus")?;
+    let c_owner = column("Owner")?;
+    let c_labels = column("Labels")?;
+    let c_alert = column("SystemAlertId")?;
+    let c_alert_status = column("AlertStatus")?;
+    let c_product = column("AlertProductName")?;
     let mut by_name: BTreeMap<String, Candidate> = BTreeMap::new();
     for row in r.rows() {
         let bad = |message: String| AzureError::Decode {

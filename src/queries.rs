@@ -3,6 +3,20 @@
 /// Body of the candidate query; see the file for what it returns.
 pub const SYNC_CANDIDATES: &str = include_str!("queries/sync_candidates.kql");
 
+/// The candidate query's result columns with their Log Analytics types, in query order: what
+/// the decoder (`engine::candidates_from`) reads, and what the Kusto.Language check must find.
+pub const SYNC_CANDIDATE_COLUMNS: [(&str, &str); 9] = [
+    ("IncidentName", "string"),
+    ("IncidentNumber", "int"),
+    ("IncidentStatus", "string"),
+    ("Owner", "dynamic"),
+    ("Labels", "dynamic"),
+    ("SystemAlertId", "string"),
+    ("AlertStatus", "string"),
+    ("AlertProductName", "string"),
+    ("AlertTimeGenerated", "datetime"),
+];
+
 /// The full candidate query for a lookback window of `lookback_days` days. The window is the
 /// only parameter and is declared on the first line, which the simulator and the offline KQL
 /// engines rely on.
