@@ -544,22 +544,14 @@ impl Engine {
             };
             if attempt == 1
                 && !self.options.dry_run
-                && logged.is_some_and(|l| l != status)
-                && let Some(previous) = logged
+                && let Some(previous) = logged.filter(|l| *l != status)
                 && let Some(done) = own_change(&incident, &state)
             {
-                let alerts_for_comment = match &alerts {
-                    Some(a) => a.clone(),
-                    None => {
-                        self.calls.add("alerts");
-                        self.incidents
-                            .alerts(name)
-                            .await
-                            .map(|l| l.iter().map(|a| a.state()).collect())
-                            .unwrap_or_default()
-                    }
+                let restored = match self.alerts_once(name, &mut alerts).await {
+                    Ok(list) => self.restore_comment(name, done, previous, &list).await,
+                    Err(e) => Err(e),
                 };
-                if let Err(e) = self.restore_comment(name, done, previous, &alerts_for_comment).await {
+                if let Err(e) = restored {
                     return report.failed(format!(
                         "the audit comment of an earlier change could not be checked or restored: {e}"
                     ));
@@ -570,19 +562,9 @@ impl Engine {
                 report.alerts = alerts.unwrap_or_default();
                 return report.left(Reason::IncidentClosed);
             }
-            let current_alerts = match &alerts {
-                Some(a) => a.clone(),
-                None => {
-                    self.calls.add("alerts");
-                    match self.incidents.alerts(name).await {
-                        Ok(list) => {
-                            let fresh: Vec<AlertState> = list.iter().map(|a| a.state()).collect();
-                            alerts = Some(fresh.clone());
-                            fresh
-                        }
-                        Err(e) => return report.failed(e),
-                    }
-                }
+            let current_alerts = match self.alerts_once(name, &mut alerts).await {
+                Ok(list) => list,
+                Err(e) => return report.failed(e),
             };
             report.alerts = current_alerts.clone();
             let decision = policy::decide(&state, &current_alerts, self.options.policy);
@@ -666,6 +648,22 @@ impl Engine {
 }
 
 impl Engine {
+    /// The incident's alerts: those already known (from the query, or read earlier in this sync),
+    /// else read once from the REST API and kept in `known` for the retries.
+    async fn alerts_once(
+        &self,
+        name: &IncidentName,
+        known: &mut Option<Vec<AlertState>>,
+    ) -> Result<Vec<AlertState>, AzureError> {
+        if let Some(list) = known {
+            return Ok(list.clone());
+        }
+        self.calls.add("alerts");
+        let fresh: Vec<AlertState> = self.incidents.alerts(name).await?.iter().map(|a| a.state()).collect();
+        *known = Some(fresh.clone());
+        Ok(fresh)
+    }
+
     /// Writes the audit comment of an earlier change of ours if it is missing.
     async fn restore_comment(
         &self,
