@@ -93,16 +93,7 @@ pub fn hello_exe() -> PathBuf {
 /// The function app folder (publish layout) in a fresh temp dir. `functionTimeout` is raised to
 /// one hour so a long throttled reconcile is measured to its end rather than cut by the emulator.
 pub fn app_root() -> PathBuf {
-    let root = std::env::temp_dir().join(format!("dfc-sync-bench-{}", uuid::Uuid::new_v4().simple()));
-    for path in [
-        "host.json",
-        "SyncTimer/function.json",
-        "SecurityAlertWebhook/function.json",
-    ] {
-        let target = root.join(path);
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::copy(repo().join(path), target).unwrap();
-    }
+    let root = dfc_sentinel_sync::demo::write_app_root().expect("function app folder written");
     let host_json = root.join("host.json");
     let mut host: serde_json::Value = serde_json::from_slice(&std::fs::read(&host_json).unwrap()).unwrap();
     host["functionTimeout"] = serde_json::json!("01:00:00");

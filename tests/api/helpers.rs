@@ -26,20 +26,9 @@ impl Drop for TestApp {
     }
 }
 
-/// The repository's function app files, copied into a fresh folder (the publish layout).
+/// The function app files (host.json and both function.json) in a fresh folder, as publish lays them out.
 pub fn app_root() -> PathBuf {
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let root = std::env::temp_dir().join(format!("dfc-sync-test-{}", uuid::Uuid::new_v4().simple()));
-    for path in [
-        "host.json",
-        "SyncTimer/function.json",
-        "SecurityAlertWebhook/function.json",
-    ] {
-        let target = root.join(path);
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::copy(repo.join(path), target).unwrap();
-    }
-    root
+    dfc_sentinel_sync::demo::write_app_root().expect("function app folder written")
 }
 
 /// Settings that point the handler at `sim`.
@@ -148,19 +137,8 @@ impl TestApp {
     }
 
     pub async fn post_webhook_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> CallerResponse {
-        let mut headers = vec![("x-functions-key".to_owned(), FUNCTION_KEY.to_owned())];
-        if !content_type.is_empty() {
-            headers.push(("Content-Type".to_owned(), content_type.to_owned()));
-        }
-        headers.push(("Content-Length".to_owned(), body.len().to_string()));
         self.host
-            .call_http(CallerRequest {
-                method: "POST".into(),
-                path_and_query: path.into(),
-                headers,
-                body,
-                chunked: false,
-            })
+            .call_http(webhook_request(path, content_type, body))
             .await
             .expect("host answers")
     }
@@ -197,6 +175,22 @@ impl TestApp {
         let mut lines = h.stdout_lines();
         lines.extend(h.stderr_lines());
         lines.join("\n")
+    }
+}
+
+/// A caller's POST with the function key, the content type (none when empty) and a Content-Length.
+pub fn webhook_request(path: &str, content_type: &str, body: Vec<u8>) -> CallerRequest {
+    let mut headers = vec![("x-functions-key".to_owned(), FUNCTION_KEY.to_owned())];
+    if !content_type.is_empty() {
+        headers.push(("Content-Type".to_owned(), content_type.to_owned()));
+    }
+    headers.push(("Content-Length".to_owned(), body.len().to_string()));
+    CallerRequest {
+        method: "POST".into(),
+        path_and_query: path.into(),
+        headers,
+        body,
+        chunked: false,
     }
 }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use azure_sim::SimConfig;
-use functions_host::{CallerRequest, Outcome};
+use functions_host::Outcome;
 use serde_json::json;
 
 use crate::helpers::*;
@@ -62,17 +62,11 @@ async fn envelope_mode_webhook_answers_in_outputs_res() {
     let payload = json!({ "incidentId": name }).to_string().into_bytes();
     let r = app
         .host
-        .call_http_envelope(CallerRequest {
-            method: "POST".into(),
-            path_and_query: "/api/SecurityAlertWebhook".into(),
-            headers: vec![
-                ("x-functions-key".into(), FUNCTION_KEY.into()),
-                ("Content-Type".into(), "application/json".into()),
-                ("Content-Length".into(), payload.len().to_string()),
-            ],
-            body: payload,
-            chunked: false,
-        })
+        .call_http_envelope(webhook_request(
+            "/api/SecurityAlertWebhook",
+            "application/json",
+            payload,
+        ))
         .await
         .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());

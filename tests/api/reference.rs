@@ -109,17 +109,11 @@ async fn the_reference_envelope_request_gets_an_outputs_res_reply() {
         .to_vec();
     let r = app
         .host
-        .call_http_envelope(CallerRequest {
-            method: "POST".into(),
-            path_and_query: "/api/SecurityAlertWebhook".into(),
-            headers: vec![
-                ("x-functions-key".into(), FUNCTION_KEY.into()),
-                ("Content-Type".into(), "application/json; charset=utf-8".into()),
-                ("Content-Length".into(), body.len().to_string()),
-            ],
+        .call_http_envelope(webhook_request(
+            "/api/SecurityAlertWebhook",
+            "application/json; charset=utf-8",
             body,
-            chunked: false,
-        })
+        ))
         .await
         .unwrap();
     assert_eq!(r.status, 404, "{}", r.text());
