@@ -177,7 +177,7 @@ pub fn label_for(decision: Decision) -> Option<&'static str> {
 }
 
 /// Text of the classification comment set when closing.
-pub fn classification_comment(classification: Classification, alerts: &[AlertState]) -> String {
+pub fn classification_comment(classification: Classification, alerts: &[AlertState], change_id: &str) -> String {
     let what = match classification {
         Classification::TruePositive if alerts.iter().all(|a| a.status == AlertStatus::Resolved) => {
             "all its Defender for Cloud alerts were Resolved"
@@ -185,21 +185,40 @@ pub fn classification_comment(classification: Classification, alerts: &[AlertSta
         Classification::TruePositive => "all its alerts were Resolved or Dismissed, at least one Resolved",
         Classification::BenignPositive => "all its Defender for Cloud alerts were Dismissed",
     };
-    format!("Closed by dfc-sentinel-sync: {what} in Defender for Cloud.")
+    format!("Closed by dfc-sentinel-sync: {what} in Defender for Cloud. {CHANGE_MARKER}{change_id}]")
+}
+
+/// Opens the change id in a classification comment: `[dfc-sync change <id>]`. The id names the
+/// change's audit comment, so a later read can check that comment exists.
+const CHANGE_MARKER: &str = "[dfc-sync change ";
+
+/// The change id recorded in a classification comment written by [`classification_comment`].
+pub fn change_id_in(classification_comment: &str) -> Option<String> {
+    let (_, rest) = classification_comment.rsplit_once(CHANGE_MARKER)?;
+    let id = rest.strip_suffix(']')?;
+    uuid::Uuid::parse_str(id).ok().map(|u| u.to_string())
+}
+
+/// How every audit comment of `decision` begins.
+pub fn audit_comment_prefix(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Close(_) => "dfc-sentinel-sync closed this incident",
+        Decision::Activate => "dfc-sentinel-sync set this incident Active",
+        Decision::Leave(_) => "dfc-sentinel-sync left this incident",
+    }
 }
 
 /// The incident comment that records a change: which alerts had which status, and that this
 /// tool made the change.
-pub fn audit_comment(decision: Decision, previous: IncidentStatus, alerts: &[AlertState]) -> String {
+/// `previous` is `None` when the comment is restored later and the earlier status is not known.
+pub fn audit_comment(decision: Decision, previous: Option<IncidentStatus>, alerts: &[AlertState]) -> String {
+    let from = previous.map(|p| format!("{p} → ")).unwrap_or_else(|| "→ ".into());
     let change = match decision {
-        Decision::Close(c) => format!(
-            "closed this incident ({previous} → Closed, {} / {})",
-            c.as_str(),
-            c.reason()
-        ),
-        Decision::Activate => format!("set this incident Active ({previous} → Active)"),
-        Decision::Leave(r) => format!("left this incident as it is: {}", r.describe()),
+        Decision::Close(c) => format!("({from}Closed, {} / {})", c.as_str(), c.reason()),
+        Decision::Activate => format!("({from}Active)"),
+        Decision::Leave(r) => format!("as it is: {}", r.describe()),
     };
+    let change = format!("{} {change}", audit_comment_prefix(decision));
     let mut sorted: Vec<&AlertState> = alerts.iter().collect();
     sorted.sort_by(|a, b| a.id.cmp(&b.id));
     let lines: Vec<String> = sorted
@@ -207,7 +226,7 @@ pub fn audit_comment(decision: Decision, previous: IncidentStatus, alerts: &[Ale
         .map(|a| format!("- alert {} ({}): {}", a.id, a.product, a.status))
         .collect();
     format!(
-        "dfc-sentinel-sync {change} because of the alerts' status in Defender for Cloud:\n{}",
+        "{change} because of the alerts' status in Defender for Cloud:\n{}",
         lines.join("\n")
     )
 }
@@ -395,12 +414,26 @@ mod tests {
     #[test]
     fn audit_comment_names_every_alert_and_the_tool() {
         let a = alerts(&[Resolved, Dismissed]);
-        let text = audit_comment(Decision::Close(Classification::TruePositive), IncidentStatus::New, &a);
+        let text = audit_comment(
+            Decision::Close(Classification::TruePositive),
+            Some(IncidentStatus::New),
+            &a,
+        );
         assert!(
             text.contains("dfc-sentinel-sync closed this incident (New → Closed, TruePositive / SuspiciousActivity)")
         );
         assert!(text.contains("- alert a0 (Azure Security Center): Resolved"));
         assert!(text.contains("- alert a1 (Azure Security Center): Dismissed"));
-        assert!(classification_comment(Classification::BenignPositive, &a).contains("Dismissed"));
+        let id = "0b6a3f4e-52c1-5d9e-8f00-7a1b2c3d4e5f";
+        let comment = classification_comment(Classification::BenignPositive, &a, id);
+        assert!(comment.contains("Dismissed"));
+        assert_eq!(change_id_in(&comment).as_deref(), Some(id));
+        assert_eq!(change_id_in("Closed by an analyst [dfc-sync change nope]"), None);
+        assert_eq!(change_id_in("Closed by an analyst"), None);
+        let restored = audit_comment(Decision::Activate, None, &a);
+        assert!(
+            restored.starts_with("dfc-sentinel-sync set this incident Active (→ Active)"),
+            "{restored}"
+        );
     }
 }

@@ -147,6 +147,17 @@ impl Incident {
         self.properties.labels.iter().map(|l| l.label_name.clone()).collect()
     }
 
+    /// `additionalData.alertsCount`: how many alerts the incident holds now, as the REST API
+    /// knows it (alerts join incidents long before the tables show it).
+    pub fn alerts_count(&self) -> Option<usize> {
+        self.properties
+            .other
+            .get("additionalData")?
+            .get("alertsCount")?
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+    }
+
     /// The PUT body that changes this incident to `status` (closing with `classification`),
     /// adding `label`, keeping every other writable property as read.
     pub fn update_body(&self, status: IncidentStatus, close: Option<(Classification, String)>, label: &str) -> Value {
@@ -262,13 +273,35 @@ impl AlertEntity {
     }
 }
 
+/// An incident comment from `GET …/incidents/{id}/comments` (only what this tool reads).
+#[derive(Debug, Clone, Deserialize)]
+pub struct CommentEntity {
+    /// Comment id.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Its properties.
+    pub properties: CommentProperties,
+}
+
+/// The comment properties this tool reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CommentProperties {
+    /// The text.
+    #[serde(default)]
+    pub message: String,
+}
+
 /// Result of a conditional PUT.
 #[derive(Debug)]
 pub enum PutOutcome {
     /// Saved; the incident as the service now has it.
     Saved(Box<Incident>),
-    /// 409: a newer version exists; nothing was saved.
-    Conflict,
+    /// 409: a newer version exists. When `after_retry`, an earlier try of this very write got
+    /// no usable answer and may have been applied (the retry carried its now stale etag).
+    Conflict {
+        /// The 409 answered a retry.
+        after_retry: bool,
+    },
 }
 
 /// Client of one workspace's incidents.
@@ -342,7 +375,9 @@ impl IncidentsClient {
         let answer = self.client.send(Method::Put, self.url(name, &[]), Some(body)).await?;
         match answer.status {
             200 | 201 => answer.json(SERVICE).map(|i| PutOutcome::Saved(Box::new(i))),
-            409 => Ok(PutOutcome::Conflict),
+            409 => Ok(PutOutcome::Conflict {
+                after_retry: answer.tries > 1,
+            }),
             _ => Err(answer.into_error(SERVICE)),
         }
     }
@@ -366,6 +401,28 @@ impl IncidentsClient {
         Err(AzureError::Decode {
             service: SERVICE,
             message: format!("more than {MAX_PAGES} pages of alerts"),
+        })
+    }
+
+    /// The incident's comments, following `nextLink` (an incident holds at most 100).
+    pub async fn comments(&self, name: &IncidentName) -> Result<Vec<CommentProperties>, AzureError> {
+        let mut url = self.url(name, &["comments"]);
+        let mut comments = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let answer = self.client.send(Method::Get, url.clone(), None).await?;
+            if answer.status != 200 {
+                return Err(answer.into_error(SERVICE));
+            }
+            let page: Page<CommentEntity> = answer.json(SERVICE)?;
+            comments.extend(page.value.into_iter().map(|c| c.properties));
+            match page.next_link {
+                None => return Ok(comments),
+                Some(link) => url = self.checked_next_link(&link)?,
+            }
+        }
+        Err(AzureError::Decode {
+            service: SERVICE,
+            message: format!("more than {MAX_PAGES} pages of comments"),
         })
     }
 

@@ -77,6 +77,32 @@ pub struct Answer {
     pub status: u16,
     /// Body bytes.
     pub body: Vec<u8>,
+    /// How many times the pipeline sent the request (more than 1 after retries). An answer to a
+    /// retried write does not say whether an earlier try was applied.
+    pub tries: u32,
+}
+
+/// Counts the tries of one request; lives in the request's pipeline [`Context`].
+#[derive(Debug, Default)]
+struct Tries(std::sync::atomic::AtomicU32);
+
+/// Per-try policy that counts into the request's [`Tries`].
+#[derive(Debug)]
+struct CountTries;
+
+#[async_trait::async_trait]
+impl Policy for CountTries {
+    async fn send(
+        &self,
+        ctx: &Context,
+        request: &mut Request,
+        next: &[Arc<dyn Policy>],
+    ) -> azure_core::http::policies::PolicyResult {
+        if let Some(tries) = ctx.value::<Tries>() {
+            tries.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        next[0].send(ctx, request, &next[1..]).await
+    }
 }
 
 impl Answer {
@@ -162,6 +188,7 @@ impl ServiceClient {
             options,
             Vec::new(),
             {
+                per_try.insert(0, Arc::new(CountTries));
                 per_try.push(auth);
                 per_try
             },
@@ -186,11 +213,15 @@ impl ServiceClient {
             skip_checks: true,
             ..Default::default()
         };
-        match self.pipeline.send(&Context::new(), &mut request, Some(options)).await {
+        let ctx = Context::new().with_value(Tries::default());
+        match self.pipeline.send(&ctx, &mut request, Some(options)).await {
             Ok(response) => {
                 let status = u16::from(response.status());
                 let body = response.into_body().to_vec();
-                Ok(Answer { status, body })
+                let tries = ctx
+                    .value::<Tries>()
+                    .map_or(1, |t| t.0.load(std::sync::atomic::Ordering::Relaxed));
+                Ok(Answer { status, body, tries })
             }
             Err(error) => Err(self.classify(error)),
         }

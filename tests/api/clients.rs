@@ -166,7 +166,7 @@ async fn the_observed_stale_etag_conflict_is_a_conflict_outcome() {
         .put(&name(), &json!({ "properties": {} }))
         .await
         .unwrap();
-    assert!(matches!(outcome, PutOutcome::Conflict));
+    assert!(matches!(outcome, PutOutcome::Conflict { after_retry: false }));
     assert_eq!(
         hits.load(Ordering::SeqCst),
         1,

@@ -5,6 +5,7 @@
 mod cli;
 mod clients;
 mod helpers;
+mod platform;
 mod protocol;
 mod reference;
 mod reliability;

@@ -192,6 +192,7 @@ pub fn populate(sim: &AzureSim, seed: u64) -> Generated {
                     owner: edit_owner,
                     add_labels,
                     classification,
+                    ..AnalystEdit::default()
                 },
             );
         }

@@ -1,6 +1,8 @@
 //! Incident comments: PUT by client-chosen id (same id replaces, so retries do not duplicate),
 //! GET one, and a paged list. Limits from the Sentinel docs: 100 comments per incident, 30,000
-//! characters per comment. Comment writes leave the incident's etag alone.
+//! characters per comment. Adding or changing a comment gives the incident a new etag, as the real
+//! service does (automations that add comments cause 409s for other writers:
+//! briandelmsft/SentinelAutomationModules issue 211).
 
 use axum::response::Response;
 use serde_json::{Value, json};
@@ -52,6 +54,7 @@ pub(crate) fn put(sim: &Inner, incident: &str, comment_id: &str, body: &[u8]) ->
         return incident_not_found(incident);
     };
     let now = timefmt::now();
+    inc.etag = crate::state::new_etag();
     let etag = uuid::Uuid::new_v4().to_string();
     let (status, comment) = match inc.comments.iter_mut().find(|c| c.id == comment_id) {
         Some(existing) => {

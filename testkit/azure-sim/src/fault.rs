@@ -51,6 +51,13 @@ pub enum FaultKind {
     /// Answer 200 with a JSON body that is not the documented shape (`{"unexpected":true}`):
     /// a broken or impostor endpoint.
     Garbage,
+    /// The write is applied, then its reply is lost: the caller gets this status instead (504
+    /// from the gateway, as ARM answers when the resource provider replies too late; 500, 502)
+    /// with the generic error body. The pipeline's retry then carries a stale etag.
+    AppliedThenStatus(u16),
+    /// The write is applied, then the connection is closed without an answer (a reset, or a
+    /// client timeout that fired after the service had committed the change).
+    AppliedThenDropped,
 }
 
 /// One scripted fault.

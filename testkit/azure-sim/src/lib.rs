@@ -123,10 +123,43 @@ impl AzureSim {
     pub fn edit_after_next_get(&self, incident: &str, edit: AnalystEdit) {
         self.inner
             .lock()
-            .edits_after_get
+            .after_get
             .entry(incident.to_string())
             .or_default()
-            .push(edit);
+            .push(state::AfterGet::Edit(edit));
+    }
+
+    /// Creates an alert and attaches it to an open incident at once, as Defender XDR
+    /// correlation, Sentinel alert grouping or an analyst do: the REST API (incident, alert list,
+    /// `additionalData.alertsCount`) shows it now and the incident's etag changes, while the
+    /// SecurityIncident/SecurityAlert rows stay un-ingested until [`AzureSim::ingest_held_rows`].
+    /// Returns the alert's id. Panics on an unknown incident.
+    pub fn attach_alert(&self, incident: &str, seed: AlertSeed) -> String {
+        let mut state = self.inner.lock();
+        let id = state.add_alert(seed);
+        state.attach_alert(incident, &id);
+        id
+    }
+
+    /// Race helper: creates an alert now and attaches it (as [`AzureSim::attach_alert`]) right
+    /// after the next GET of `incident` is answered, between the caller's read and its write.
+    pub fn attach_after_next_get(&self, incident: &str, seed: AlertSeed) -> String {
+        let mut state = self.inner.lock();
+        let id = state.add_alert(seed);
+        for row in state.tables.alerts.iter_mut().filter(|r| r.system_alert_id == id) {
+            row.held = true;
+        }
+        state
+            .after_get
+            .entry(incident.to_string())
+            .or_default()
+            .push(state::AfterGet::Attach(id.clone()));
+        id
+    }
+
+    /// Ingests the rows held back by [`AzureSim::attach_alert`]: queries see them from now on.
+    pub fn ingest_held_rows(&self) {
+        self.inner.lock().ingest_held_rows();
     }
 
     /// Current status of an alert (as Defender for Cloud and the REST API report it).
@@ -182,14 +215,14 @@ impl AzureSim {
             .tables
             .incidents
             .iter()
-            .filter(|r| tables::is_visible(r.time_generated, now, delay))
+            .filter(|r| r.visible(now, delay))
             .map(tables::IncidentRow::to_json)
             .collect();
         let alerts = state
             .tables
             .alerts
             .iter()
-            .filter(|r| tables::is_visible(r.time_generated, now, delay))
+            .filter(|r| r.visible(now, delay))
             .map(tables::AlertRow::to_json)
             .collect();
         (incidents, alerts)

@@ -86,6 +86,8 @@ pub struct AnalystEdit {
     pub owner: Option<Option<Owner>>,
     /// Labels to add (labelType `User`).
     pub add_labels: Vec<String>,
+    /// Labels to remove, by name.
+    pub remove_labels: Vec<String>,
     /// New classification and reason.
     pub classification: Option<(String, Option<String>)>,
 }

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::tables::{AlertRow, IncidentRow, Tables, is_visible, labels_value};
+use crate::tables::{AlertRow, IncidentRow, Tables, labels_value};
 use crate::timefmt;
 
 /// Text of the product's query, after its `let lookback = <N>d;` line.
@@ -100,8 +100,7 @@ pub(crate) fn evaluate(
         .and_then(|d| now.checked_sub_signed(d));
     let changed_alerts = latest_by(
         tables.alerts.iter().filter(|r: &&AlertRow| {
-            is_visible(r.time_generated, now, ingestion_delay)
-                && window_start.is_none_or(|start| r.time_generated > start)
+            r.visible(now, ingestion_delay) && window_start.is_none_or(|start| r.time_generated > start)
         }),
         |r| &r.system_alert_id,
         |r| r.time_generated,
@@ -110,7 +109,7 @@ pub(crate) fn evaluate(
         tables
             .incidents
             .iter()
-            .filter(|r: &&IncidentRow| is_visible(r.time_generated, now, ingestion_delay)),
+            .filter(|r: &&IncidentRow| r.visible(now, ingestion_delay)),
         |r| &r.incident_name,
         |r| r.time_generated,
     );

@@ -227,6 +227,12 @@ async fn dispatch(AxumState(sim): AxumState<Arc<Inner>>, request: Request) -> Re
     }
     let fault = target.and_then(|t| sim.lock().faults.take(t));
     let mut partial = false;
+    let serve = |partial: bool| match target {
+        Some(FaultTarget::Token) => identity::token(&sim, &req),
+        Some(FaultTarget::Query) => loganalytics::query(&sim, &req, partial),
+        Some(_) => sentinel::handle(&sim, &req),
+        None => error_response(404, "NotFound", "The requested path does not exist."),
+    };
     let response = match (fault, target) {
         (Some(FaultKind::Stall(d)), _) => {
             tokio::time::sleep(d).await;
@@ -253,14 +259,22 @@ async fn dispatch(AxumState(sim): AxumState<Arc<Inner>>, request: Request) -> Re
             partial = true;
             None
         }
+        (Some(FaultKind::AppliedThenStatus(code)), Some(t)) => {
+            serve(false);
+            Some(if code == 504 {
+                gateway_timeout(t)
+            } else {
+                fault_status(code, None)
+            })
+        }
+        (Some(FaultKind::AppliedThenDropped), _) => {
+            serve(false);
+            record(0);
+            std::panic::resume_unwind(Box::new("azure-sim: reply lost after the write was applied"));
+        }
         _ => None,
     };
-    let response = response.unwrap_or_else(|| match target {
-        Some(FaultTarget::Token) => identity::token(&sim, &req),
-        Some(FaultTarget::Query) => loganalytics::query(&sim, &req, partial),
-        Some(_) => sentinel::handle(&sim, &req),
-        None => error_response(404, "NotFound", "The requested path does not exist."),
-    });
+    let response = response.unwrap_or_else(|| serve(partial));
     let mut response = response;
     if let Some((class, remaining)) = allowed {
         throttle::add_remaining(&mut response, class, remaining);

@@ -121,8 +121,20 @@ pub(crate) struct State {
     pub requests: Vec<RecordedRequest>,
     /// Faults still to inject.
     pub faults: FaultQueue,
-    /// Analyst edits to apply right after the next GET of an incident.
-    pub edits_after_get: HashMap<String, Vec<AnalystEdit>>,
+    /// Changes to apply right after the next GET of an incident.
+    pub after_get: HashMap<String, Vec<AfterGet>>,
+    /// While set, new table rows are written held (not ingested; see `tables::IncidentRow::held`).
+    pub hold_rows: bool,
+}
+
+/// A change applied right after the next GET of an incident, so the etag that GET returned is
+/// stale by the time the caller writes.
+#[derive(Debug, Clone)]
+pub(crate) enum AfterGet {
+    /// An analyst's portal edit.
+    Edit(AnalystEdit),
+    /// An alert attached to the incident (REST at once, tables later).
+    Attach(String),
 }
 
 /// A fresh quoted incident etag.
@@ -190,6 +202,7 @@ impl State {
             product_name: a.product_name.clone(),
             display_name: a.display_name.clone(),
             severity: a.severity.clone(),
+            held: self.hold_rows,
         });
     }
 
@@ -246,6 +259,7 @@ impl State {
         if let Some(owner) = edit.owner {
             inc.owner = owner.as_ref().map(OwnerInfo::from).unwrap_or_default();
         }
+        inc.labels.retain(|l| !edit.remove_labels.contains(&l.name));
         inc.labels.extend(user_labels(&edit.add_labels));
         if let Some((classification, reason)) = edit.classification {
             inc.classification = Some(classification);
@@ -289,17 +303,53 @@ impl State {
             alert_product_names: self.alert_product_names(&inc.alert_ids),
             created_time: inc.created,
             last_modified_time: inc.last_modified,
+            held: self.hold_rows,
         };
         self.tables.incidents.push(row);
     }
 
-    /// Applies the edits queued by `edit_after_next_get` for this incident, if any.
+    /// Applies the changes queued for after the next GET of this incident, if any.
     pub fn apply_edits_after_get(&mut self, name: &str) {
-        if let Some(edits) = self.edits_after_get.remove(name) {
-            for edit in edits {
-                self.analyst_edit(name, edit);
+        if let Some(changes) = self.after_get.remove(name) {
+            for change in changes {
+                match change {
+                    AfterGet::Edit(edit) => self.analyst_edit(name, edit),
+                    AfterGet::Attach(alert) => self.attach_alert(name, &alert),
+                }
             }
         }
+    }
+
+    /// Attaches an existing alert to an incident, as Defender XDR correlation, Sentinel alert
+    /// grouping or an analyst ("add alert to incident") do: the REST API shows it at once and the
+    /// incident gets a new etag; the SecurityIncident row recording it (and the alert's own
+    /// SecurityAlert row) are held back until `ingest_held_rows`, the way ingestion lags REST.
+    pub fn attach_alert(&mut self, name: &str, alert_id: &str) {
+        assert!(
+            self.alerts.contains_key(alert_id),
+            "azure-sim: unknown alert {alert_id}"
+        );
+        let inc = self
+            .incidents
+            .get_mut(name)
+            .unwrap_or_else(|| panic!("azure-sim: unknown incident {name}"));
+        if !inc.alert_ids.iter().any(|a| a == alert_id) {
+            inc.alert_ids.push(alert_id.to_string());
+        }
+        inc.etag = new_etag();
+        inc.last_modified = timefmt::now();
+        let held = std::mem::replace(&mut self.hold_rows, true);
+        self.write_incident_row(name);
+        self.hold_rows = held;
+        for row in self.tables.alerts.iter_mut().filter(|r| r.system_alert_id == alert_id) {
+            row.held = true;
+        }
+    }
+
+    /// Ingests every held row: queries see them from now on.
+    pub fn ingest_held_rows(&mut self) {
+        self.tables.incidents.iter_mut().for_each(|r| r.held = false);
+        self.tables.alerts.iter_mut().for_each(|r| r.held = false);
     }
 
     /// The test-facing view of an incident.

@@ -93,6 +93,9 @@ pub(crate) struct IncidentRow {
     pub created_time: DateTime<Utc>,
     /// When the incident was last modified.
     pub last_modified_time: DateTime<Utc>,
+    /// Written but not yet ingested, whatever its age (see `AzureSim::attach_alert`): the REST
+    /// API already shows the change, queries do not until `AzureSim::ingest_held_rows`.
+    pub held: bool,
 }
 
 impl IncidentRow {
@@ -139,6 +142,8 @@ pub(crate) struct AlertRow {
     pub display_name: String,
     /// Severity.
     pub severity: String,
+    /// Written but not yet ingested (see [`IncidentRow::held`]).
+    pub held: bool,
 }
 
 impl AlertRow {
@@ -165,6 +170,20 @@ pub(crate) struct Tables {
     pub incidents: Vec<IncidentRow>,
     /// SecurityAlert rows in write order.
     pub alerts: Vec<AlertRow>,
+}
+
+impl IncidentRow {
+    /// Whether queries see this row at `now`.
+    pub fn visible(&self, now: DateTime<Utc>, delay: std::time::Duration) -> bool {
+        !self.held && is_visible(self.time_generated, now, delay)
+    }
+}
+
+impl AlertRow {
+    /// Whether queries see this row at `now`.
+    pub fn visible(&self, now: DateTime<Utc>, delay: std::time::Duration) -> bool {
+        !self.held && is_visible(self.time_generated, now, delay)
+    }
 }
 
 /// Whether a row written at `time_generated` has been ingested by `now`.

@@ -1,0 +1,405 @@
+//! The sync of one incident against the Sentinel REST API.
+//!
+//! Read fresh (GET: status, owner, labels, etag, alert count), decide on that state and on an
+//! alert list as new as the read, write with the etag, then leave the audit comment. Three
+//! things a real workspace does shape the loop:
+//!
+//! - **Alerts join at any time** (Defender XDR correlation, alert grouping, analysts). The GET's
+//!   `additionalData.alertsCount` is compared with the alerts the decision would use; when they
+//!   differ the list is read again over REST. After a 409 the list is always read again.
+//! - **A write can be applied and its reply lost** (504 from the gateway, a reset). The retry
+//!   then meets a 409, or the error outlasts the retries. Either way the next read tells whether
+//!   the incident is in the state this write produces (status, classification, this tool's label
+//!   and, for a close, the change id in the classification comment): if so the change is ours and
+//!   its audit comment is written.
+//! - **The process can die between the write and the comment.** Every change carries a change
+//!   id derived from the incident's version before the change; it is written atomically with the
+//!   close (in the classification comment) and names the audit comment. A later read of an
+//!   incident in this tool's state checks that comment and restores it when it is missing
+//!   ([`Engine::restore_comment`]). A later, separate transition gets a new id, so it adds its own
+//!   comment instead of replacing the first one.
+
+use crate::{
+    azure::{
+        AzureError,
+        incidents::{Incident, PutOutcome},
+    },
+    domain::{Classification, IncidentName, IncidentStatus},
+    policy::{self, AlertState, Decision, IncidentState, Reason},
+};
+
+use super::{
+    Engine, MAX_ATTEMPTS,
+    report::{Action, IncidentReport, decision_detail, reason_code},
+};
+
+/// One change this tool makes (or made) to an incident.
+#[derive(Debug, Clone)]
+pub(crate) struct Change {
+    /// Close (with its classification) or Activate.
+    pub decision: Decision,
+    /// Status before the change.
+    pub previous: IncidentStatus,
+    /// The change id, also the audit comment's id.
+    pub id: String,
+    /// The alerts the decision rests on, for the audit comment.
+    pub alerts: Vec<AlertState>,
+}
+
+impl Change {
+    /// The change `decision` makes to `incident` as read: its id is derived from the incident
+    /// and its etag, so it is the same for every attempt on that version and new for a later,
+    /// separate transition.
+    fn new(
+        name: &IncidentName,
+        decision: Decision,
+        incident: &Incident,
+        previous: IncidentStatus,
+        alerts: &[AlertState],
+    ) -> Self {
+        let version = incident.etag.as_deref().unwrap_or_default();
+        Self {
+            decision,
+            previous,
+            id: change_id(name, decision, version),
+            alerts: alerts.to_vec(),
+        }
+    }
+
+    /// The incident's status after the change.
+    fn target(&self) -> IncidentStatus {
+        match self.decision {
+            Decision::Close(_) => IncidentStatus::Closed,
+            _ => IncidentStatus::Active,
+        }
+    }
+
+    /// Whether `incident` is in the state this change produces: the write was applied even if
+    /// its reply never arrived.
+    fn is_applied(&self, incident: &Incident, state: &IncidentState) -> bool {
+        match own_change(incident, state) {
+            Some(OwnChange { decision, change_id }) => {
+                decision == self.decision
+                    && match self.decision {
+                        // A close records its id: only this very write matches.
+                        Decision::Close(_) => change_id.as_deref() == Some(self.id.as_str()),
+                        _ => true,
+                    }
+            }
+            None => false,
+        }
+    }
+}
+
+/// The change of this tool an incident shows: in the state one of its labels records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OwnChange {
+    /// What the change was.
+    pub decision: Decision,
+    /// Its id, when the incident records it (closes do, in the classification comment).
+    pub change_id: Option<String>,
+}
+
+/// The change this tool made, if the incident is in the state one of its labels records:
+/// Closed with its label and one of its classifications, or Active with its label.
+pub(crate) fn own_change(incident: &Incident, state: &IncidentState) -> Option<OwnChange> {
+    let has = |label: &str| state.labels.iter().any(|l| l == label);
+    match state.status {
+        IncidentStatus::Closed if has(policy::LABEL_CLOSED) => {
+            let classification = match incident.properties.classification.as_deref() {
+                Some("TruePositive") => Classification::TruePositive,
+                Some("BenignPositive") => Classification::BenignPositive,
+                _ => return None,
+            };
+            Some(OwnChange {
+                decision: Decision::Close(classification),
+                change_id: incident
+                    .properties
+                    .classification_comment
+                    .as_deref()
+                    .and_then(policy::change_id_in),
+            })
+        }
+        IncidentStatus::Active if has(policy::LABEL_ACTIVATED) => Some(OwnChange {
+            decision: Decision::Activate,
+            change_id: None,
+        }),
+        _ => None,
+    }
+}
+
+/// Errors after which a write may have been applied: no answer, or a gateway/server error.
+fn may_have_been_applied(error: &AzureError) -> bool {
+    match error {
+        AzureError::Transport { .. } => true,
+        AzureError::Status { status, .. } => *status == 408 || *status >= 500,
+        _ => false,
+    }
+}
+
+impl Engine {
+    /// Read fresh, decide, write with the etag; on 409 read and decide again, at most
+    /// [`MAX_ATTEMPTS`] writes. `known_alerts` are the alerts the query saw (used only while the
+    /// incident's alert count matches them). `logged` is the status the query saw: when the fresh
+    /// status differs and is this tool's, the earlier change's audit comment is checked. With
+    /// `logged == None` (the webhook) it is checked whenever the incident is in this tool's state.
+    pub(super) async fn sync(
+        &self,
+        name: &IncidentName,
+        number: Option<i64>,
+        known_alerts: Option<Vec<AlertState>>,
+        logged: Option<IncidentStatus>,
+    ) -> IncidentReport {
+        let mut report = IncidentReport::new(name, number);
+        let mut alerts = known_alerts;
+        // A write sent whose outcome is unknown (409 or no usable reply): the next read tells.
+        let mut sent: Option<(Change, Option<AzureError>)> = None;
+        let mut writes = 0;
+        loop {
+            self.calls.add("get");
+            let incident = match self.incidents.get(name).await {
+                Ok(Some(i)) => i,
+                Ok(None) => {
+                    let mut r = report.failed("the incident does not exist in the workspace");
+                    r.reason = "not-found".into();
+                    return r;
+                }
+                Err(e) => return report.failed(e),
+            };
+            report.incident_number = incident.properties.incident_number.or(report.incident_number);
+            let status = match incident.status() {
+                Ok(s) => s,
+                Err(e) => return report.failed(e),
+            };
+            report.status_before.get_or_insert(status);
+            let state = IncidentState {
+                status,
+                has_owner: incident.has_owner(),
+                labels: incident.label_names(),
+            };
+            if let Some((change, error)) = sent.take() {
+                if change.is_applied(&incident, &state) {
+                    tracing::info!(incident = %name, "the write was applied although its reply was lost; finishing the audit trail");
+                    report = applied(report, &change, status);
+                    return self.write_comment(report, name, &change).await;
+                }
+                if let Some(e) = error {
+                    return report.failed(e);
+                }
+            }
+            if writes >= MAX_ATTEMPTS {
+                return report.failed(format!(
+                    "the incident kept changing: {MAX_ATTEMPTS} writes in a row hit a newer version (409); will retry next run"
+                ));
+            }
+            let earlier = own_change(&incident, &state);
+            if let Some(done) = earlier.as_ref()
+                && !self.options.dry_run
+                && writes == 0
+                && logged.is_none_or(|l| l != status)
+            {
+                let restored = match self.alerts_fresh(name, &mut alerts, &incident).await {
+                    Ok(list) => self.restore_comment(name, done, &incident, &list).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = restored {
+                    return report.failed(format!(
+                        "the audit comment of an earlier change could not be checked or restored: {e}"
+                    ));
+                }
+            }
+            if status == IncidentStatus::Closed {
+                // Closed incidents are never touched; no need to read their alerts.
+                report.alerts = alerts.unwrap_or_default();
+                return report.left(Reason::IncidentClosed);
+            }
+            let current_alerts = match self.alerts_fresh(name, &mut alerts, &incident).await {
+                Ok(list) => list,
+                Err(e) => return report.failed(e),
+            };
+            report.alerts = current_alerts.clone();
+            let decision = policy::decide(&state, &current_alerts, self.options.policy);
+            if let Decision::Leave(reason) = decision {
+                report.status_after = Some(status);
+                return report.left(reason);
+            }
+            if self.options.dry_run {
+                report.action = match decision {
+                    Decision::Close(_) => Action::WouldClose,
+                    _ => Action::WouldActivate,
+                };
+                report.reason = reason_code(decision).into();
+                report.detail = format!("dry run, nothing written: would have {}", decision_detail(decision));
+                report.status_after = Some(status);
+                return report;
+            }
+            let change = Change::new(name, decision, &incident, status, &current_alerts);
+            let close = match decision {
+                Decision::Close(c) => Some((c, policy::classification_comment(c, &current_alerts, &change.id))),
+                _ => None,
+            };
+            let label = policy::label_for(decision).unwrap_or(policy::LABEL_CLOSED);
+            let body = incident.update_body(change.target(), close, label);
+            self.calls.add("put");
+            writes += 1;
+            match self.incidents.put(name, &body).await {
+                Ok(PutOutcome::Saved(saved)) => {
+                    let after = saved.status().unwrap_or(change.target());
+                    report = applied(report, &change, after);
+                    return self.write_comment(report, name, &change).await;
+                }
+                Ok(PutOutcome::Conflict { after_retry }) => {
+                    report.conflicts += 1;
+                    tracing::info!(incident = %name, attempt = writes, "incident changed since it was read (409); reading it again");
+                    // Decide again on a list as new as the next read, never on this one.
+                    alerts = None;
+                    if after_retry {
+                        // An earlier try may have been applied: the next read tells.
+                        sent = Some((change, None));
+                    }
+                }
+                Err(e) if may_have_been_applied(&e) => {
+                    tracing::warn!(incident = %name, error = %e, "no usable answer to the write; reading the incident to see whether it was applied");
+                    alerts = None;
+                    sent = Some((change, Some(e)));
+                }
+                Err(e) => return report.failed(e),
+            }
+        }
+    }
+
+    /// Adds the audit comment of `change` (its id is the change id: writing it again replaces
+    /// it). A failure leaves the status change standing and is reported, so an operator sees it;
+    /// a later read restores the comment.
+    async fn write_comment(&self, mut report: IncidentReport, name: &IncidentName, change: &Change) -> IncidentReport {
+        let message = policy::audit_comment(change.decision, Some(change.previous), &change.alerts);
+        self.calls.add("comment");
+        match self.incidents.put_comment(name, &change.id, &message).await {
+            Ok(()) => self.remember_comment(&change.id),
+            Err(e) => {
+                report.action = Action::Failed;
+                report.reason = "comment-failed".into();
+                report.detail = format!(
+                    "incident set {} but its audit comment could not be written: {e}",
+                    report.status_after.map(|s| s.as_str()).unwrap_or("?")
+                );
+            }
+        }
+        report
+    }
+
+    /// The incident's alerts for a decision on `incident`: the known list while its length
+    /// matches the incident's `alertsCount`, else the list read again over REST (kept in `known`
+    /// for the next step of this sync).
+    async fn alerts_fresh(
+        &self,
+        name: &IncidentName,
+        known: &mut Option<Vec<AlertState>>,
+        incident: &Incident,
+    ) -> Result<Vec<AlertState>, AzureError> {
+        if let Some(list) = known
+            && incident.alerts_count() == Some(list.len())
+        {
+            return Ok(list.clone());
+        }
+        self.calls.add("alerts");
+        let fresh: Vec<AlertState> = self.incidents.alerts(name).await?.iter().map(|a| a.state()).collect();
+        *known = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Writes the audit comment of an earlier change of this tool when it is missing. A close
+    /// names its comment (the change id in its classification comment); for an activation, or a
+    /// close by a version of this tool that recorded no id, the incident's comments are listed
+    /// and any audit comment of this tool for that transition counts.
+    pub(super) async fn restore_comment(
+        &self,
+        name: &IncidentName,
+        done: &OwnChange,
+        incident: &Incident,
+        alerts: &[AlertState],
+    ) -> Result<(), AzureError> {
+        let id = match &done.change_id {
+            Some(id) => {
+                if self.comment_known(id) {
+                    return Ok(());
+                }
+                self.calls.add("comment-check");
+                if self.incidents.comment_exists(name, id).await? {
+                    self.remember_comment(id);
+                    return Ok(());
+                }
+                id.clone()
+            }
+            None => {
+                let key = format!("{name}/{}", transition(done.decision));
+                if self.comment_known(&key) {
+                    return Ok(());
+                }
+                self.calls.add("comment-list");
+                let marker = policy::audit_comment_prefix(done.decision);
+                let comments = self.incidents.comments(name).await?;
+                if comments.iter().any(|c| c.message.starts_with(marker)) {
+                    self.remember_comment(&key);
+                    return Ok(());
+                }
+                change_id(name, done.decision, incident.etag.as_deref().unwrap_or_default())
+            }
+        };
+        tracing::warn!(incident = %name, "restoring the missing audit comment of an earlier change");
+        // An activation always starts from New; a close from New or Active, no longer known.
+        let previous = matches!(done.decision, Decision::Activate).then_some(IncidentStatus::New);
+        self.calls.add("comment");
+        self.incidents
+            .put_comment(name, &id, &policy::audit_comment(done.decision, previous, alerts))
+            .await?;
+        self.remember_comment(&id);
+        Ok(())
+    }
+}
+
+/// The report of a change that Sentinel applied.
+fn applied(mut report: IncidentReport, change: &Change, after: IncidentStatus) -> IncidentReport {
+    report.status_after = Some(after);
+    report.action = match change.decision {
+        Decision::Close(_) => Action::Closed,
+        _ => Action::Activated,
+    };
+    report.reason = reason_code(change.decision).into();
+    report.detail = decision_detail(change.decision);
+    report
+}
+
+fn transition(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Close(_) => "closed",
+        _ => "activated",
+    }
+}
+
+/// The change id (and audit comment id) of `decision` on the incident version `version`.
+pub(crate) fn change_id(name: &IncidentName, decision: Decision, version: &str) -> String {
+    uuid::Uuid::new_v5(
+        &COMMENT_NAMESPACE,
+        format!("{name}/{}/{version}", transition(decision)).as_bytes(),
+    )
+    .to_string()
+}
+
+/// Namespace of the deterministic change ids.
+const COMMENT_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6d1f_5c3e_9a0b_4f7e_8b2c_d4e5_f6a7_b8c9);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_ids_differ_per_version_and_transition_and_repeat_for_the_same() {
+        let name = IncidentName::parse("inc-1").unwrap();
+        let close = Decision::Close(Classification::TruePositive);
+        let a = change_id(&name, close, "\"v1\"");
+        assert_eq!(a, change_id(&name, close, "\"v1\""));
+        assert_ne!(a, change_id(&name, close, "\"v2\""));
+        assert_ne!(a, change_id(&name, Decision::Activate, "\"v1\""));
+    }
+}

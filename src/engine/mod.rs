@@ -1,0 +1,141 @@
+//! One reconciliation run, and the sync of one incident, with the run summary both produce.
+//!
+//! A run asks Log Analytics once for open incidents that hold a Defender for Cloud alert changed
+//! inside the lookback window ([`crate::queries`]). The policy runs first on that snapshot, so
+//! incidents that must wait cost no further call. For the rest, each incident is synced on its
+//! own: read fresh (GET: status, owner, labels, etag), decided again on the fresh state, written
+//! with the etag, and given an audit comment. A 409 means someone changed it meanwhile: read
+//! again and decide again, at most [`MAX_ATTEMPTS`] times; the person's change always wins.
+//! One incident failing never stops the others; the summary counts and lists every failure.
+//!
+//! - [`run`]: one reconciliation of the workspace (query, then each candidate).
+//! - [`incident`]: the sync of one incident (read, decide, write, audit comment, repair).
+//! - [`candidates`]: the query's answer as candidates.
+//! - [`report`]: incident reports, the run summary, log lines.
+
+mod candidates;
+mod incident;
+mod report;
+mod run;
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+pub use candidates::{Candidate, candidates_from};
+pub use report::{Action, IncidentReport, RunSummary};
+
+use crate::{
+    azure::{incidents::IncidentsClient, logs::LogsClient},
+    domain::IncidentName,
+    policy::PolicyOptions,
+};
+
+/// How many times one incident is read, decided and written before giving up on conflicts.
+pub const MAX_ATTEMPTS: u32 = 3;
+/// Incidents synced at the same time within a run. The rate toward Resource Manager is set by
+/// the token buckets in [`crate::azure::throttle`]; four in flight keep that budget used at
+/// 20-200 ms per call without piling requests up behind the pacer (docs/benchmarks.md).
+pub const CONCURRENCY: usize = 4;
+/// Most incident reports a run summary carries (changed and failed ones first); the counts always
+/// cover every incident. Keeps the invocation response small on large workspaces.
+pub const MAX_REPORTS: usize = 1000;
+
+/// Options of the engine.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineOptions {
+    /// Decide and report, write nothing.
+    pub dry_run: bool,
+    /// Policy switches.
+    pub policy: PolicyOptions,
+    /// Lookback window of the query, in days.
+    pub lookback_days: u32,
+    /// A run stops starting new incidents after this long.
+    pub run_budget: Duration,
+}
+
+/// Outcome of syncing one incident by name (the webhook's question).
+#[derive(Debug)]
+pub enum SingleOutcome {
+    /// Synced (or decided); the report says what happened.
+    Done(IncidentReport),
+    /// The incident does not exist in the workspace.
+    NotFound,
+    /// Azure failed; the report holds the error.
+    Failed(IncidentReport),
+}
+
+/// Counts calls by kind for the summary (and the benchmarks).
+#[derive(Debug, Default)]
+pub(crate) struct CallCounter(std::sync::Mutex<BTreeMap<String, usize>>);
+
+impl CallCounter {
+    pub(crate) fn add(&self, kind: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            *m.entry(kind.to_owned()).or_default() += 1;
+        }
+    }
+    pub(crate) fn take(&self) -> BTreeMap<String, usize> {
+        self.0.lock().map(|mut m| std::mem::take(&mut *m)).unwrap_or_default()
+    }
+}
+
+/// Runs reconciliations and single-incident syncs against one workspace.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    logs: LogsClient,
+    incidents: IncidentsClient,
+    options: EngineOptions,
+    calls: Arc<CallCounter>,
+    /// Audit comments this process wrote or found (their ids, or `<incident>/<transition>`),
+    /// so a restore check is made once per process, not on every run.
+    comments_seen: Arc<Mutex<HashSet<String>>>,
+}
+
+/// Most entries [`Engine::remember_comment`] keeps before starting over.
+const MAX_COMMENTS_SEEN: usize = 100_000;
+
+impl Engine {
+    /// An engine over the two clients.
+    pub fn new(logs: LogsClient, incidents: IncidentsClient, options: EngineOptions) -> Self {
+        Self {
+            logs,
+            incidents,
+            options,
+            calls: Arc::default(),
+            comments_seen: Arc::default(),
+        }
+    }
+
+    fn remember_comment(&self, key: &str) {
+        if let Ok(mut seen) = self.comments_seen.lock() {
+            if seen.len() >= MAX_COMMENTS_SEEN {
+                seen.clear();
+            }
+            seen.insert(key.to_owned());
+        }
+    }
+
+    fn comment_known(&self, key: &str) -> bool {
+        self.comments_seen.lock().is_ok_and(|seen| seen.contains(key))
+    }
+
+    /// The engine's options.
+    pub fn options(&self) -> EngineOptions {
+        self.options
+    }
+
+    /// Syncs one incident by name, reading its alerts fresh from the REST API (the webhook path).
+    pub async fn sync_one(&self, name: &IncidentName) -> SingleOutcome {
+        let report = self.sync(name, None, None, None).await;
+        if report.action == Action::Failed {
+            if report.reason == "not-found" {
+                return SingleOutcome::NotFound;
+            }
+            return SingleOutcome::Failed(report);
+        }
+        SingleOutcome::Done(report)
+    }
+}

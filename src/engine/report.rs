@@ -1,0 +1,273 @@
+//! What a sync reports: the action and reason for one incident, the run summary with its
+//! counts, and the log line each report becomes.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::MAX_REPORTS;
+use crate::{
+    domain::{IncidentName, IncidentStatus},
+    policy::{AlertState, Decision, Reason},
+};
+
+/// What happened to one incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Closed by this run.
+    Closed,
+    /// Set Active by this run.
+    Activated,
+    /// Dry run: would have closed it.
+    WouldClose,
+    /// Dry run: would have set it Active.
+    WouldActivate,
+    /// Left as it is (see the reason).
+    Unchanged,
+    /// Not synced because of an error.
+    Failed,
+    /// Not started: the run's time budget ran out.
+    NotReached,
+}
+
+impl Action {
+    /// The summary's word for this action.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Activated => "activated",
+            Self::WouldClose => "would-close",
+            Self::WouldActivate => "would-activate",
+            Self::Unchanged => "unchanged",
+            Self::Failed => "failed",
+            Self::NotReached => "not-reached",
+        }
+    }
+}
+
+/// The report on one incident.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IncidentReport {
+    /// Incident name.
+    pub incident: String,
+    /// Incident number, when known.
+    pub incident_number: Option<i64>,
+    /// Status before this sync.
+    pub status_before: Option<IncidentStatus>,
+    /// Status after this sync.
+    pub status_after: Option<IncidentStatus>,
+    /// What was done.
+    pub action: Action,
+    /// Reason code (`Reason::code`, or `error`).
+    pub reason: String,
+    /// Why, in words.
+    pub detail: String,
+    /// The alerts the decision was based on.
+    pub alerts: Vec<AlertState>,
+    /// Writes that hit a newer version (409) and were retried.
+    pub conflicts: u32,
+}
+
+impl IncidentReport {
+    pub(crate) fn new(incident: &IncidentName, number: Option<i64>) -> Self {
+        Self {
+            incident: incident.to_string(),
+            incident_number: number,
+            status_before: None,
+            status_after: None,
+            action: Action::Unchanged,
+            reason: String::new(),
+            detail: String::new(),
+            alerts: Vec::new(),
+            conflicts: 0,
+        }
+    }
+
+    pub(crate) fn failed(mut self, error: impl std::fmt::Display) -> Self {
+        self.action = Action::Failed;
+        self.reason = "error".into();
+        self.detail = error.to_string();
+        self
+    }
+
+    pub(crate) fn left(mut self, reason: Reason) -> Self {
+        self.action = Action::Unchanged;
+        self.reason = reason.code().into();
+        self.detail = reason.describe().into();
+        self.status_after = self.status_before;
+        self
+    }
+}
+
+/// Summary of one run.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummary {
+    /// Run id, also in every log line of the run.
+    pub run_id: String,
+    /// When the run started.
+    pub started_at: DateTime<Utc>,
+    /// Milliseconds the run took.
+    pub duration_ms: u64,
+    /// Dry run?
+    pub dry_run: bool,
+    /// Lookback window in days.
+    pub lookback_days: u32,
+    /// `succeeded`, `failed` (some incident or the query failed) or `incomplete` (budget ran out).
+    pub status: String,
+    /// The run-level error (query failed, configuration), if any.
+    pub error: Option<String>,
+    /// Candidate incidents the query returned.
+    pub scanned: usize,
+    /// Incidents changed (or that would be, in a dry run).
+    pub changed: usize,
+    /// Closed.
+    pub closed: usize,
+    /// Set Active.
+    pub activated: usize,
+    /// Left as they are.
+    pub unchanged: usize,
+    /// Left as they are, by reason code.
+    pub skipped: BTreeMap<String, usize>,
+    /// Failed.
+    pub failed: usize,
+    /// Not started because the time budget ran out.
+    pub not_reached: usize,
+    /// Calls made, by kind (`query`, `get`, `put`, `alerts`, `comment`).
+    pub calls: BTreeMap<String, usize>,
+    /// The incidents the run looked at: changed and failed ones first, at most [`MAX_REPORTS`].
+    pub incidents: Vec<IncidentReport>,
+    /// Reports left out of `incidents` because of [`MAX_REPORTS`] (all of them unchanged
+    /// unless more than that many changed).
+    pub incidents_omitted: usize,
+}
+
+impl RunSummary {
+    pub(crate) fn start(run_id: String, dry_run: bool, lookback_days: u32) -> Self {
+        Self {
+            run_id,
+            started_at: Utc::now(),
+            duration_ms: 0,
+            dry_run,
+            lookback_days,
+            status: "succeeded".into(),
+            error: None,
+            scanned: 0,
+            changed: 0,
+            closed: 0,
+            activated: 0,
+            unchanged: 0,
+            skipped: BTreeMap::new(),
+            failed: 0,
+            not_reached: 0,
+            calls: BTreeMap::new(),
+            incidents: Vec::new(),
+            incidents_omitted: 0,
+        }
+    }
+
+    /// Did anything fail?
+    pub fn is_failure(&self) -> bool {
+        self.error.is_some() || self.failed > 0 || self.not_reached > 0
+    }
+
+    pub(crate) fn finish(&mut self) {
+        for r in &self.incidents {
+            match r.action {
+                Action::Closed | Action::WouldClose => {
+                    self.changed += 1;
+                    self.closed += 1;
+                }
+                Action::Activated | Action::WouldActivate => {
+                    self.changed += 1;
+                    self.activated += 1;
+                }
+                Action::Unchanged => {
+                    self.unchanged += 1;
+                    *self.skipped.entry(r.reason.clone()).or_default() += 1;
+                }
+                Action::Failed => self.failed += 1,
+                Action::NotReached => self.not_reached += 1,
+            }
+        }
+        self.status = if self.error.is_some() || self.failed > 0 {
+            "failed".into()
+        } else if self.not_reached > 0 {
+            "incomplete".into()
+        } else {
+            "succeeded".into()
+        };
+        self.duration_ms = (Utc::now() - self.started_at).num_milliseconds().max(0) as u64;
+        self.incidents.sort_by(|a, b| {
+            (a.action == Action::Unchanged)
+                .cmp(&(b.action == Action::Unchanged))
+                .then(a.incident_number.cmp(&b.incident_number))
+                .then(a.incident.cmp(&b.incident))
+        });
+        if self.incidents.len() > MAX_REPORTS {
+            self.incidents_omitted = self.incidents.len() - MAX_REPORTS;
+            self.incidents.truncate(MAX_REPORTS);
+        }
+    }
+}
+
+pub(crate) fn decision_detail(decision: Decision) -> String {
+    match decision {
+        Decision::Close(c) => format!("closed as {} / {}", c.as_str(), c.reason()),
+        Decision::Activate => "set Active: an alert is In progress in Defender for Cloud".into(),
+        Decision::Leave(r) => r.describe().into(),
+    }
+}
+
+pub(crate) fn reason_code(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Close(c) if c.as_str() == "BenignPositive" => "alerts-dismissed",
+        Decision::Close(_) => "alerts-resolved",
+        Decision::Activate => "alerts-in-progress",
+        Decision::Leave(r) => r.code(),
+    }
+}
+
+/// One log line per incident: changes and failures at info/error, the rest at debug.
+pub(crate) fn log_report(run_id: &str, r: &IncidentReport) {
+    let before = r.status_before.map(|s| s.as_str()).unwrap_or("-");
+    let after = r.status_after.map(|s| s.as_str()).unwrap_or("-");
+    let number = r.incident_number.unwrap_or_default();
+    match r.action {
+        Action::Failed | Action::NotReached => {
+            tracing::error!(run_id, incident = %r.incident, number, action = r.action.as_str(), reason = %r.reason, detail = %r.detail, "incident not synced")
+        }
+        Action::Unchanged => {
+            tracing::debug!(run_id, incident = %r.incident, number, status = before, reason = %r.reason, "incident unchanged")
+        }
+        _ => {
+            tracing::info!(run_id, incident = %r.incident, number, action = r.action.as_str(), before, after, reason = %r.reason, conflicts = r.conflicts, "incident synced")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_keep_changed_reports_first_and_count_everything() {
+        let mut summary = RunSummary::start("r".into(), false, 30);
+        for i in 0..(MAX_REPORTS + 5) {
+            let mut r = IncidentReport::new(&IncidentName::parse(&format!("u{i}")).unwrap(), Some(i as i64));
+            r.reason = "alerts-pending".into();
+            summary.incidents.push(r);
+        }
+        let mut closed = IncidentReport::new(&IncidentName::parse("c").unwrap(), Some(99_999));
+        closed.action = Action::Closed;
+        summary.incidents.push(closed);
+        summary.finish();
+        assert_eq!(summary.incidents.len(), MAX_REPORTS);
+        assert_eq!(summary.incidents[0].incident, "c");
+        assert_eq!(summary.incidents_omitted, 6);
+        assert_eq!((summary.closed, summary.unchanged), (1, MAX_REPORTS + 5));
+    }
+}

@@ -1,0 +1,122 @@
+//! One reconciliation run: the candidate query, then each candidate synced on its own within
+//! the run's time budget.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use super::{
+    CONCURRENCY, Candidate, Engine, IncidentReport, RunSummary, candidates_from,
+    report::{Action, log_report},
+};
+use crate::{
+    azure::AzureError,
+    policy::{self, AlertState, Decision},
+    queries,
+};
+
+impl Engine {
+    /// One reconciliation of the whole workspace.
+    pub async fn reconcile(&self, run_id: String) -> RunSummary {
+        let mut summary = RunSummary::start(run_id, self.options.dry_run, self.options.lookback_days);
+        let deadline = tokio::time::Instant::now() + self.options.run_budget;
+        // Stop starting incidents a little before the deadline, so those in flight can finish
+        // instead of being cut off mid-sync.
+        let start_cutoff = deadline - (self.options.run_budget / 4).min(Duration::from_secs(30));
+        tracing::info!(run_id = %summary.run_id, dry_run = self.options.dry_run, lookback_days = self.options.lookback_days, "run started");
+        let query = queries::sync_candidates(self.options.lookback_days);
+        self.calls.add("query");
+        let answer = match tokio::time::timeout_at(deadline, self.logs.query(&query)).await {
+            Ok(answer) => answer,
+            Err(_) => Err(AzureError::Transport {
+                service: "Log Analytics",
+                message: "no answer within the run's time budget (SYNC_RUN_BUDGET_SECONDS)".into(),
+            }),
+        };
+        let candidates = match answer.and_then(|t| candidates_from(&t)) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(run_id = %summary.run_id, error = %e, "run failed: the candidate query did not complete; nothing was changed");
+                summary.error = Some(format!("candidate query failed: {e}"));
+                summary.calls = self.calls.take();
+                summary.finish();
+                return summary;
+            }
+        };
+        summary.scanned = candidates.len();
+        let run_id = summary.run_id.clone();
+        let reports: Vec<IncidentReport> = futures::stream::iter(candidates)
+            .map(|candidate| {
+                let run_id = run_id.clone();
+                async move {
+                    if tokio::time::Instant::now() >= start_cutoff {
+                        let mut r = IncidentReport::new(&candidate.name, candidate.number);
+                        r.action = Action::NotReached;
+                        r.reason = "budget".into();
+                        r.detail =
+                            "the run's time budget (SYNC_RUN_BUDGET_SECONDS) was nearly used up before this incident; the next run takes it".into();
+                        return r;
+                    }
+                    let report = match tokio::time::timeout_at(deadline, self.sync_candidate(&candidate)).await {
+                        Ok(r) => r,
+                        Err(_) => IncidentReport::new(&candidate.name, candidate.number).failed(
+                            "the run's time budget (SYNC_RUN_BUDGET_SECONDS) ran out while syncing this incident",
+                        ),
+                    };
+                    log_report(&run_id, &report);
+                    report
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        summary.incidents = reports;
+        summary.calls = self.calls.take();
+        summary.finish();
+        tracing::info!(
+            run_id = %summary.run_id,
+            status = %summary.status,
+            scanned = summary.scanned,
+            changed = summary.changed,
+            closed = summary.closed,
+            activated = summary.activated,
+            unchanged = summary.unchanged,
+            failed = summary.failed,
+            not_reached = summary.not_reached,
+            duration_ms = summary.duration_ms,
+            "run finished"
+        );
+        summary
+    }
+
+    /// Syncs one candidate from the query. The logged snapshot decides first: when even the
+    /// alerts seen inside the window say "leave it", no REST call is made. Alerts without a row
+    /// inside the window are read fresh from the REST API before anything is written.
+    pub(super) async fn sync_candidate(&self, candidate: &Candidate) -> IncidentReport {
+        let seen: Vec<AlertState> = candidate
+            .alerts
+            .iter()
+            .filter_map(|(id, status, product)| {
+                status.map(|s| AlertState {
+                    id: id.clone(),
+                    status: s,
+                    product: product.clone().unwrap_or_default(),
+                })
+            })
+            .collect();
+        if let Decision::Leave(reason) = policy::decide(&candidate.state, &seen, self.options.policy) {
+            let mut report = IncidentReport::new(&candidate.name, candidate.number);
+            report.status_before = Some(candidate.state.status);
+            report.alerts = seen;
+            return report.left(reason);
+        }
+        let all_seen = seen.len() == candidate.alerts.len();
+        self.sync(
+            &candidate.name,
+            candidate.number,
+            if all_seen { Some(seen) } else { None },
+            Some(candidate.state.status),
+        )
+        .await
+    }
+}
