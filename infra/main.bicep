@@ -61,6 +61,11 @@ param syncSkipOwnedIncidents bool = false
 @maxValue(3600)
 param syncRunBudgetSeconds int = 240
 
+@description('SYNC_WEBHOOK_TIMEOUT_SECONDS: a webhook call answers within this long (a playbook HTTP action waits about two minutes).')
+@minValue(5)
+@maxValue(110)
+param syncWebhookTimeoutSeconds int = 50
+
 @description('RUST_LOG: handler log filter (tracing EnvFilter syntax).')
 param rustLog string = 'info'
 
@@ -217,6 +222,10 @@ var contractAppSettings = [
   {
     name: 'SYNC_RUN_BUDGET_SECONDS'
     value: string(syncRunBudgetSeconds)
+  }
+  {
+    name: 'SYNC_WEBHOOK_TIMEOUT_SECONDS'
+    value: string(syncWebhookTimeoutSeconds)
   }
   {
     name: 'RUST_LOG'

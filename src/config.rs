@@ -10,7 +10,7 @@ use azure_core::http::Url;
 use crate::domain::{WorkspaceGuid, WorkspaceResourceId};
 
 /// Every app setting the code reads, in the order the README documents them.
-pub const SETTINGS: [&str; 13] = [
+pub const SETTINGS: [&str; 14] = [
     "SENTINEL_WORKSPACE_ID",
     "SENTINEL_WORKSPACE_RESOURCE_ID",
     "AZURE_CLIENT_ID",
@@ -23,6 +23,7 @@ pub const SETTINGS: [&str; 13] = [
     "SYNC_DRY_RUN",
     "SYNC_SKIP_OWNED_INCIDENTS",
     "SYNC_RUN_BUDGET_SECONDS",
+    "SYNC_WEBHOOK_TIMEOUT_SECONDS",
     "RUST_LOG",
 ];
 
@@ -35,6 +36,9 @@ pub const DEFAULT_LOOKBACK_DAYS: u32 = 30;
 /// Default time budget of one reconciliation run, in seconds: a margin under the 5-minute
 /// default function timeout of the Consumption plan.
 pub const DEFAULT_RUN_BUDGET_SECONDS: u64 = 240;
+/// Default time a webhook call may take before it answers 503 with `Retry-After`: well inside
+/// the two minutes a playbook's HTTP action waits.
+pub const DEFAULT_WEBHOOK_TIMEOUT_SECONDS: u64 = 50;
 
 /// The Azure cloud the workspace lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +125,8 @@ pub struct Config {
     pub skip_owned: bool,
     /// `SYNC_RUN_BUDGET_SECONDS`: a run stops starting new work after this long.
     pub run_budget_seconds: u64,
+    /// `SYNC_WEBHOOK_TIMEOUT_SECONDS`: a webhook call answers within this long.
+    pub webhook_timeout_seconds: u64,
 }
 
 /// One problem with one setting.
@@ -228,6 +234,14 @@ impl Config {
         let run_budget_seconds = number(get("SYNC_RUN_BUDGET_SECONDS"), DEFAULT_RUN_BUDGET_SECONDS, 10, 3600)
             .map_err(|p| fail("SYNC_RUN_BUDGET_SECONDS", p))
             .unwrap_or(DEFAULT_RUN_BUDGET_SECONDS);
+        let webhook_timeout_seconds = number(
+            get("SYNC_WEBHOOK_TIMEOUT_SECONDS"),
+            DEFAULT_WEBHOOK_TIMEOUT_SECONDS,
+            5,
+            110,
+        )
+        .map_err(|p| fail("SYNC_WEBHOOK_TIMEOUT_SECONDS", p))
+        .unwrap_or(DEFAULT_WEBHOOK_TIMEOUT_SECONDS);
 
         match (workspace_id, workspace, arm_endpoint, log_analytics_endpoint) {
             (Some(workspace_id), Some(workspace), Some(arm_endpoint), Some(log_analytics_endpoint))
@@ -246,6 +260,7 @@ impl Config {
                     dry_run,
                     skip_owned,
                     run_budget_seconds,
+                    webhook_timeout_seconds,
                 })
             }
             _ => Err(ConfigError(errors)),

@@ -57,11 +57,12 @@ impl App {
         }
     }
 
-    /// Reads the settings from the environment and builds the engine.
-    pub fn from_env() -> Self {
+    /// Reads the settings from the environment and builds the engine, which stops when `stop`
+    /// becomes `true` (the host's SIGTERM).
+    pub fn from_env(stop: tokio::sync::watch::Receiver<bool>) -> Self {
         match Config::from_env() {
             Ok(config) => match crate::build_engine(&config) {
-                Ok(engine) => Self::new(config, engine),
+                Ok(engine) => Self::new(config, engine.with_stop(stop)),
                 Err(e) => Self::broken(e),
             },
             Err(ConfigError(errors)) => Self::broken(ConfigError(errors).to_string()),
@@ -99,7 +100,13 @@ async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response {
         ("/api/securityalertwebhook", &Method::POST) => {
             let span = tracing::info_span!("SecurityAlertWebhook", invocation_id = %invocation_id);
             let (status, body) = forwarded_webhook(&app, request).instrument(span).await;
-            json_response(status, body)
+            let mut response = json_response(status, body);
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, WEBHOOK_RETRY_AFTER_SECONDS.into());
+            }
+            response
         }
         ("/securityalertwebhook", &Method::POST) => {
             let span = tracing::info_span!("SecurityAlertWebhook", invocation_id = %invocation_id);
@@ -326,7 +333,11 @@ async fn envelope_webhook(app: &App, request: Request) -> Response {
     } else {
         webhook_core(app, content_type.as_deref(), Bytes::copy_from_slice(body.as_bytes())).await
     };
-    let res = json!({ "statusCode": status.as_u16(), "headers": { "Content-Type": "application/json" }, "body": reply.to_string() });
+    let mut headers = json!({ "Content-Type": "application/json" });
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        headers["Retry-After"] = json!(WEBHOOK_RETRY_AFTER_SECONDS.to_string());
+    }
+    let res = json!({ "statusCode": status.as_u16(), "headers": headers, "body": reply.to_string() });
     json_response(
         StatusCode::OK,
         json!({ "Outputs": { "res": res }, "Logs": [format!("SecurityAlertWebhook: answered {}", status.as_u16())], "ReturnValue": null }),
@@ -394,7 +405,17 @@ async fn webhook_core(app: &App, content_type: Option<&str>, body: Bytes) -> (St
             );
         }
     };
-    match engine.sync_one(&name).await {
+    let timeout = std::time::Duration::from_secs(config.webhook_timeout_seconds);
+    let Some(outcome) = engine.sync_one_within(&name, timeout).await else {
+        let message = format!(
+            "Azure did not answer in time (throttled or slow); nothing was half-written for incident {name}: call again after {WEBHOOK_RETRY_AFTER_SECONDS} s"
+        );
+        tracing::warn!(incident = %name, "SecurityAlertWebhook: answered 503: {message}");
+        let mut body = error_body("azure-busy", &message);
+        body["error"]["retryAfterSeconds"] = json!(WEBHOOK_RETRY_AFTER_SECONDS);
+        return (StatusCode::SERVICE_UNAVAILABLE, body);
+    };
+    match outcome {
         SingleOutcome::Done(report) => {
             tracing::info!(incident = %report.incident, action = report.action.as_str(), reason = %report.reason, "SecurityAlertWebhook: {}", report_line(&report));
             (StatusCode::OK, webhook_reply(&report, engine.options()))
@@ -414,6 +435,9 @@ async fn webhook_core(app: &App, content_type: Option<&str>, body: Bytes) -> (St
         }
     }
 }
+
+/// `Retry-After` of a webhook call that ran out of time.
+pub const WEBHOOK_RETRY_AFTER_SECONDS: u64 = 60;
 
 fn webhook_reply(report: &IncidentReport, options: EngineOptions) -> Value {
     json!({

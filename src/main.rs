@@ -103,14 +103,29 @@ async fn run_serve() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let app = Arc::new(App::from_env());
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let app = Arc::new(App::from_env(stopping));
     match app.setup_error() {
         Some(problem) => {
             tracing::error!("handler started, but every invocation will fail until this is fixed: {problem}")
         }
         None => tracing::info!(port, version = env!("CARGO_PKG_VERSION"), "handler listening"),
     }
-    match serve(listener, app, shutdown_signal()).await {
+    let shutdown = async move {
+        shutdown_signal().await;
+        tracing::warn!(
+            "the host is stopping this process (SIGTERM): no new incident is started, those in flight get {} s, then the process exits",
+            dfc_sentinel_sync::engine::SHUTDOWN_GRACE.as_secs()
+        );
+        let _ = stop.send(true);
+        // Backstop: whatever hangs, the process is gone well within 20 s of the signal.
+        tokio::spawn(async {
+            tokio::time::sleep(dfc_sentinel_sync::engine::SHUTDOWN_GRACE + std::time::Duration::from_secs(6)).await;
+            tracing::error!("requests still open after the shutdown grace; exiting now");
+            std::process::exit(1);
+        });
+    };
+    match serve(listener, app, shutdown).await {
         Ok(()) => {
             tracing::info!("handler stopped");
             ExitCode::SUCCESS

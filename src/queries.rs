@@ -5,12 +5,13 @@ pub const SYNC_CANDIDATES: &str = include_str!("queries/sync_candidates.kql");
 
 /// The candidate query's result columns with their Log Analytics types, in query order: what
 /// the decoder (`engine::candidates_from`) reads, and what the Kusto.Language check must find.
-pub const SYNC_CANDIDATE_COLUMNS: [(&str, &str); 9] = [
+pub const SYNC_CANDIDATE_COLUMNS: [(&str, &str); 10] = [
     ("IncidentName", "string"),
     ("IncidentNumber", "int"),
     ("IncidentStatus", "string"),
     ("Owner", "dynamic"),
     ("Labels", "dynamic"),
+    ("ToolChangedRecently", "bool"),
     ("SystemAlertId", "string"),
     ("AlertStatus", "string"),
     ("AlertProductName", "string"),

@@ -231,6 +231,18 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A bool cell (the query API sends `true`/`false`; null reads as `None`).
+    pub fn boolean(&self, row: &[Value], column: ColumnRef<'_>) -> Result<Option<bool>, AzureError> {
+        match cell(row, column)? {
+            Value::Null => Ok(None),
+            Value::Bool(b) => Ok(Some(*b)),
+            other => Err(decode(format!(
+                "column {:?} holds {other}, expected true or false",
+                column.name
+            ))),
+        }
+    }
+
     /// A datetime cell.
     pub fn datetime(
         &self,

@@ -22,6 +22,9 @@ pub struct Candidate {
     pub number: Option<i64>,
     /// Logged incident state (may lag the real one).
     pub state: IncidentState,
+    /// The logs show one of this tool's changes made within the repair window (the incident may
+    /// already show Closed): its audit comment is checked once per process.
+    pub tool_changed_recently: bool,
     /// Alerts; `status` is `None` when the alert has no row inside the window.
     pub alerts: Vec<(String, Option<AlertStatus>, Option<String>)>,
 }
@@ -47,6 +50,7 @@ pub fn candidates_from(table: &Table) -> Result<Vec<Candidate>, AzureError> {
     let c_status = column("IncidentStatus")?;
     let c_owner = column("Owner")?;
     let c_labels = column("Labels")?;
+    let c_recent = column("ToolChangedRecently")?;
     let c_alert = column("SystemAlertId")?;
     let c_alert_status = column("AlertStatus")?;
     let c_product = column("AlertProductName")?;
@@ -86,6 +90,7 @@ pub fn candidates_from(table: &Table) -> Result<Vec<Candidate>, AzureError> {
                         has_owner,
                         labels,
                     },
+                    tool_changed_recently: r.boolean(row, c_recent)?.unwrap_or(false),
                     alerts: Vec::new(),
                 })
             }
@@ -113,7 +118,8 @@ mod tests {
             "columns": [
                 {"name": "IncidentName", "type": "string"}, {"name": "IncidentNumber", "type": "int"},
                 {"name": "IncidentStatus", "type": "string"}, {"name": "Owner", "type": "dynamic"},
-                {"name": "Labels", "type": "dynamic"}, {"name": "SystemAlertId", "type": "string"},
+                {"name": "Labels", "type": "dynamic"}, {"name": "ToolChangedRecently", "type": "bool"},
+                {"name": "SystemAlertId", "type": "string"},
                 {"name": "AlertStatus", "type": "string"}, {"name": "AlertProductName", "type": "string"},
                 {"name": "AlertTimeGenerated", "type": "datetime"}
             ],
@@ -132,6 +138,7 @@ mod tests {
                 "New",
                 owner,
                 "[{\"labelName\":\"x\",\"labelType\":\"User\"}]",
+                false,
                 "a1",
                 "Resolved",
                 "Azure Security Center",
@@ -143,6 +150,7 @@ mod tests {
                 "New",
                 owner,
                 "[{\"labelName\":\"x\",\"labelType\":\"User\"}]",
+                false,
                 "a2",
                 "",
                 "",
@@ -154,6 +162,7 @@ mod tests {
                 "Active",
                 "{}",
                 "[]",
+                false,
                 "b1",
                 "InProgress",
                 "Microsoft Defender for Cloud",
@@ -177,6 +186,7 @@ mod tests {
             "New",
             "{}",
             "[]",
+            false,
             "a",
             "New",
             "Azure Security Center",
@@ -189,6 +199,7 @@ mod tests {
             "Paused",
             "{}",
             "[]",
+            false,
             "a",
             "New",
             "Azure Security Center",

@@ -149,6 +149,7 @@ impl Engine {
         number: Option<i64>,
         known_alerts: Option<Vec<AlertState>>,
         logged: Option<IncidentStatus>,
+        write_by: Option<tokio::time::Instant>,
     ) -> IncidentReport {
         let mut report = IncidentReport::new(name, number);
         let mut alerts = known_alerts;
@@ -232,6 +233,12 @@ impl Engine {
                 report.detail = format!("dry run, nothing written: would have {}", decision_detail(decision));
                 report.status_after = Some(status);
                 return report;
+            }
+            if write_by.is_some_and(|t| tokio::time::Instant::now() >= t) {
+                // Too late to start a write and still answer in time: nothing is half-written.
+                let mut r = report.failed("Azure answered too slowly to write the change in time; nothing was written");
+                r.reason = "timeout".into();
+                return r;
             }
             let change = Change::new(name, decision, &incident, status, &current_alerts);
             let close = match decision {

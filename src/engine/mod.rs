@@ -92,7 +92,13 @@ pub struct Engine {
     /// Audit comments this process wrote or found (their ids, or `<incident>/<transition>`),
     /// so a restore check is made once per process, not on every run.
     comments_seen: Arc<Mutex<HashSet<String>>>,
+    /// Becomes `true` when the host stops the process (SIGTERM).
+    stop: tokio::sync::watch::Receiver<bool>,
 }
+
+/// How long incidents in flight may take to finish once the host stops the process: the host
+/// waits a little longer before it kills it, and the process must be gone within 20 s.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Most entries [`Engine::remember_comment`] keeps before starting over.
 const MAX_COMMENTS_SEEN: usize = 100_000;
@@ -106,6 +112,45 @@ impl Engine {
             options,
             calls: Arc::default(),
             comments_seen: Arc::default(),
+            stop: tokio::sync::watch::channel(false).1,
+        }
+    }
+
+    /// The same engine, stopping when `stop` becomes `true`: runs start no further incidents and
+    /// those in flight get [`SHUTDOWN_GRACE`] to finish.
+    pub fn with_stop(mut self, stop: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.stop = stop;
+        self
+    }
+
+    /// Has the host asked this process to stop?
+    pub fn is_stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Completes when the host asks this process to stop; never, without a stop signal.
+    async fn stopping(&self) {
+        let mut stop = self.stop.clone();
+        loop {
+            if *stop.borrow_and_update() {
+                return;
+            }
+            if stop.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    }
+
+    /// Runs `work` to its end, or, once the process is stopping, for at most [`SHUTDOWN_GRACE`]
+    /// more (`None` then).
+    pub async fn within_shutdown_grace<F: std::future::Future>(&self, work: F) -> Option<F::Output> {
+        let grace = async {
+            self.stopping().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            out = work => Some(out),
+            () = grace => None,
         }
     }
 
@@ -127,15 +172,32 @@ impl Engine {
         self.options
     }
 
-    /// Syncs one incident by name, reading its alerts fresh from the REST API (the webhook path).
+    /// Syncs one incident by name, reading its alerts fresh from the REST API (the CLI path).
     pub async fn sync_one(&self, name: &IncidentName) -> SingleOutcome {
-        let report = self.sync(name, None, None, None).await;
-        if report.action == Action::Failed {
-            if report.reason == "not-found" {
-                return SingleOutcome::NotFound;
-            }
-            return SingleOutcome::Failed(report);
-        }
-        SingleOutcome::Done(report)
+        outcome(self.sync(name, None, None, None, None).await)
     }
+
+    /// Syncs one incident within `timeout` (the webhook path): no write starts after 60 % of
+    /// it, and the whole sync is cut at `timeout` (a cut after the status write leaves the audit
+    /// comment to the repair that the next webhook call or timer run makes). When the host stops
+    /// the process, it gets [`SHUTDOWN_GRACE`]. `None` when it ran out of time.
+    pub async fn sync_one_within(&self, name: &IncidentName, timeout: Duration) -> Option<SingleOutcome> {
+        let write_by = tokio::time::Instant::now() + timeout.mul_f64(0.6);
+        let sync = tokio::time::timeout(timeout, self.sync(name, None, None, None, Some(write_by)));
+        match self.within_shutdown_grace(sync).await {
+            Some(Ok(report)) if report.reason == "timeout" => None,
+            Some(Ok(report)) => Some(outcome(report)),
+            _ => None,
+        }
+    }
+}
+
+fn outcome(report: IncidentReport) -> SingleOutcome {
+    if report.action == Action::Failed {
+        if report.reason == "not-found" {
+            return SingleOutcome::NotFound;
+        }
+        return SingleOutcome::Failed(report);
+    }
+    SingleOutcome::Done(report)
 }

@@ -143,6 +143,8 @@ pub struct RunSummary {
     /// Reports left out of `incidents` because of [`MAX_REPORTS`] (all of them unchanged
     /// unless more than that many changed).
     pub incidents_omitted: usize,
+    /// The host stopped the process (SIGTERM) during the run.
+    pub stopped: bool,
 }
 
 impl RunSummary {
@@ -166,12 +168,14 @@ impl RunSummary {
             calls: BTreeMap::new(),
             incidents: Vec::new(),
             incidents_omitted: 0,
+            stopped: false,
         }
     }
 
-    /// Did anything fail?
+    /// Did anything fail? A run that stopped early (budget, SIGTERM) with no failure is
+    /// `incomplete`, not failed: the next run takes the rest.
     pub fn is_failure(&self) -> bool {
-        self.error.is_some() || self.failed > 0 || self.not_reached > 0
+        self.error.is_some() || self.failed > 0
     }
 
     pub(crate) fn finish(&mut self) {
@@ -195,7 +199,7 @@ impl RunSummary {
         }
         self.status = if self.error.is_some() || self.failed > 0 {
             "failed".into()
-        } else if self.not_reached > 0 {
+        } else if self.not_reached > 0 || self.stopped {
             "incomplete".into()
         } else {
             "succeeded".into()

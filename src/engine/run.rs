@@ -26,12 +26,21 @@ impl Engine {
         tracing::info!(run_id = %summary.run_id, dry_run = self.options.dry_run, lookback_days = self.options.lookback_days, "run started");
         let query = queries::sync_candidates(self.options.lookback_days);
         self.calls.add("query");
-        let answer = match tokio::time::timeout_at(deadline, self.logs.query(&query)).await {
-            Ok(answer) => answer,
-            Err(_) => Err(AzureError::Transport {
-                service: "Log Analytics",
-                message: "no answer within the run's time budget (SYNC_RUN_BUDGET_SECONDS)".into(),
-            }),
+        let answer = tokio::select! {
+            answer = tokio::time::timeout_at(deadline, self.logs.query(&query)) => match answer {
+                Ok(answer) => answer,
+                Err(_) => Err(AzureError::Transport {
+                    service: "Log Analytics",
+                    message: "no answer within the run's time budget (SYNC_RUN_BUDGET_SECONDS)".into(),
+                }),
+            },
+            () = self.stopping() => {
+                tracing::warn!(run_id = %summary.run_id, "run stopped before the candidate query answered: the host is stopping this process (SIGTERM); nothing was changed");
+                summary.stopped = true;
+                summary.calls = self.calls.take();
+                summary.finish();
+                return summary;
+            }
         };
         let candidates = match answer.and_then(|t| candidates_from(&t)) {
             Ok(c) => c,
@@ -49,6 +58,13 @@ impl Engine {
             .map(|candidate| {
                 let run_id = run_id.clone();
                 async move {
+                    if self.is_stopping() {
+                        let mut r = IncidentReport::new(&candidate.name, candidate.number);
+                        r.action = Action::NotReached;
+                        r.reason = "shutdown".into();
+                        r.detail = "the host is stopping this process (SIGTERM); the next run takes it".into();
+                        return r;
+                    }
                     if tokio::time::Instant::now() >= start_cutoff {
                         let mut r = IncidentReport::new(&candidate.name, candidate.number);
                         r.action = Action::NotReached;
@@ -57,10 +73,14 @@ impl Engine {
                             "the run's time budget (SYNC_RUN_BUDGET_SECONDS) was nearly used up before this incident; the next run takes it".into();
                         return r;
                     }
-                    let report = match tokio::time::timeout_at(deadline, self.sync_candidate(&candidate)).await {
-                        Ok(r) => r,
-                        Err(_) => IncidentReport::new(&candidate.name, candidate.number).failed(
+                    let sync = tokio::time::timeout_at(deadline, self.sync_candidate(&candidate));
+                    let report = match self.within_shutdown_grace(sync).await {
+                        Some(Ok(r)) => r,
+                        Some(Err(_)) => IncidentReport::new(&candidate.name, candidate.number).failed(
                             "the run's time budget (SYNC_RUN_BUDGET_SECONDS) ran out while syncing this incident",
+                        ),
+                        None => IncidentReport::new(&candidate.name, candidate.number).failed(
+                            "the host stopped this process (SIGTERM) while this incident was being synced; the next run checks it",
                         ),
                     };
                     log_report(&run_id, &report);
@@ -71,8 +91,12 @@ impl Engine {
             .collect()
             .await;
         summary.incidents = reports;
+        summary.stopped = self.is_stopping();
         summary.calls = self.calls.take();
         summary.finish();
+        if summary.not_reached > 0 {
+            tracing::warn!(run_id = %summary.run_id, remaining = summary.not_reached, stopped = summary.stopped, "run incomplete: incidents left for the next run");
+        }
         tracing::info!(
             run_id = %summary.run_id,
             status = %summary.status,
@@ -104,18 +128,37 @@ impl Engine {
                 })
             })
             .collect();
+        let all_seen = seen.len() == candidate.alerts.len();
+        // One of this tool's recent changes (the logs may already show it Closed): read it once per
+        // process and make sure its audit comment exists, whatever the snapshot says.
+        let check = format!("checked/{}/{}", candidate.name, candidate.state.status);
+        if candidate.tool_changed_recently && !self.options.dry_run && !self.comment_known(&check) {
+            let report = self
+                .sync(
+                    &candidate.name,
+                    candidate.number,
+                    all_seen.then(|| seen.clone()),
+                    None,
+                    None,
+                )
+                .await;
+            if report.action != Action::Failed {
+                self.remember_comment(&check);
+            }
+            return report;
+        }
         if let Decision::Leave(reason) = policy::decide(&candidate.state, &seen, self.options.policy) {
             let mut report = IncidentReport::new(&candidate.name, candidate.number);
             report.status_before = Some(candidate.state.status);
             report.alerts = seen;
             return report.left(reason);
         }
-        let all_seen = seen.len() == candidate.alerts.len();
         self.sync(
             &candidate.name,
             candidate.number,
             if all_seen { Some(seen) } else { None },
             Some(candidate.state.status),
+            None,
         )
         .await
     }

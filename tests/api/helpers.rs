@@ -18,6 +18,7 @@ pub struct TestApp {
     pub host: FunctionsHost,
     pub handler: Option<HandlerProcess>,
     root: PathBuf,
+    settings: Vec<(String, String)>,
 }
 
 impl Drop for TestApp {
@@ -63,6 +64,7 @@ pub async fn spawn_app_with(config: SimConfig, extra: &[(&str, &str)], remove: &
         host,
         handler: Some(handler),
         root,
+        settings,
     }
 }
 
@@ -70,6 +72,35 @@ pub async fn spawn_app_with(config: SimConfig, extra: &[(&str, &str)], remove: &
 pub type AlertSpec<'a> = (&'a str, &'a str, i64);
 
 impl TestApp {
+    /// Starts a new handler process with the same settings (after the old one was killed or
+    /// stopped), as the host does on the next instance, and points the host at it.
+    pub async fn start_new_process(&mut self) {
+        let map: HashMap<String, String> = self.settings.iter().cloned().collect();
+        let app = FunctionApp::load(&self.root, &map).expect("function app loads");
+        let handler = HandlerProcess::start(
+            std::path::Path::new(env!("CARGO_BIN_EXE_handler")),
+            &self.root,
+            &self.settings,
+            Duration::from_secs(30),
+        )
+        .await
+        .expect("handler becomes ready");
+        self.host = FunctionsHost::new(handler.base_url(), app, vec![FUNCTION_KEY.to_owned()]);
+        self.handler = Some(handler);
+    }
+
+    /// SIGKILLs the handler process (an out-of-memory kill, a scale-in without grace).
+    pub fn kill_handler(&mut self) {
+        let handler = self.handler.take().expect("handler running");
+        let pid = handler.pid().expect("handler has a pid");
+        let status = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        drop(handler);
+    }
+
     /// Seeds an incident with these alerts; returns its name and the alert ids.
     pub fn seed(&self, status: &str, alerts: &[AlertSpec<'_>]) -> (String, Vec<String>) {
         self.seed_with(status, alerts, 1, None, vec![])

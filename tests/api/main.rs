@@ -5,6 +5,7 @@
 mod cli;
 mod clients;
 mod helpers;
+mod lifecycle;
 mod platform;
 mod protocol;
 mod reference;

@@ -48,6 +48,17 @@ pub const LOOKBACKS: [u32; 4] = [1, 7, 30, 90];
 /// Ages of seeded rows, in hours. Every one is at least 12 h away from every lookback boundary
 /// (24, 168, 720, 2160 h) so the few milliseconds between the simulator's `now` and the oracle's
 /// cannot move a row across the window edge.
+/// Labels seeded on incidents: this tool's two (the query's repair part matches them with `has`),
+/// a near miss that `has` must tell apart, and plain ones. (A label spelled with other separators,
+/// such as "dfc sync closed", is left out: Kusto's term matching may count it and duckdb-kql does
+/// not; the engine checks labels exactly over REST, so such a match costs one read and no harm.)
+const LABELS: [&str; 5] = [
+    "label-0",
+    "dfc-sync-closed",
+    "dfc-sync-activated",
+    "xdfc-sync-closed",
+    "label-1",
+];
 const AGES_HOURS: [i64; 12] = [1, 5, 12, 60, 156, 180, 500, 708, 732, 1500, 2148, 9600];
 
 pub const ALERT_STATUSES: [&str; 5] = ["New", "InProgress", "Resolved", "Dismissed", "Unknown"];
@@ -148,7 +159,7 @@ pub fn populate(sim: &AzureSim, seed: u64) -> Generated {
             title: "Generated incident".into(),
             status,
             owner: if rng.chance(40) { Some(owner(&mut rng)) } else { None },
-            labels: (0..rng.range(0, 2)).map(|i| format!("label-{i}")).collect(),
+            labels: (0..rng.range(0, 2)).map(|_| rng.pick(&LABELS).to_string()).collect(),
             alert_ids: ids,
             last_modified_ago: chrono::Duration::hours(*rng.pick(&AGES_HOURS)),
             classification: closed.then(|| "BenignPositive".to_string()),

@@ -4,7 +4,7 @@
 use crate::oracles::{kusto_check, product_query};
 
 /// The result schema the decoder (`engine::candidates_from`) reads, in query order.
-pub const EXPECTED_COLUMNS: [(&str, &str); 9] = dfc_sentinel_sync::queries::SYNC_CANDIDATE_COLUMNS;
+pub const EXPECTED_COLUMNS: [(&str, &str); 10] = dfc_sentinel_sync::queries::SYNC_CANDIDATE_COLUMNS;
 
 fn expected() -> Vec<(String, String)> {
     EXPECTED_COLUMNS

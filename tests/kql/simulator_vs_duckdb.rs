@@ -60,7 +60,7 @@ fn normalise(engine: Engine, row: &[Value]) -> Result<String, String> {
     if row.len() != EXPECTED_COLUMNS.len() {
         return Err(format!("{} values, expected {}", row.len(), EXPECTED_COLUMNS.len()));
     }
-    let unmatched = row[8].is_null();
+    let unmatched = row[9].is_null();
     let mut out = serde_json::Map::new();
     for ((name, ty), value) in EXPECTED_COLUMNS.iter().zip(row) {
         let v = match (*ty, value) {
@@ -72,6 +72,7 @@ fn normalise(engine: Engine, row: &[Value]) -> Result<String, String> {
                 Value::String(String::new())
             }
             ("int", Value::Number(n)) if n.is_i64() => Value::Number(n.clone()),
+            ("bool", Value::Bool(b)) => Value::Bool(*b),
             // Query API and duckdb-kql both hand dynamic values over as JSON text.
             ("dynamic", Value::String(s)) => {
                 serde_json::from_str::<Value>(s).map_err(|e| format!("{name}: not JSON ({e}): {s:?}"))?
@@ -195,6 +196,7 @@ struct Coverage {
     lookbacks: BTreeSet<u32>,
     delayed: usize,
     owned: usize,
+    recent_tool_changes: usize,
 }
 
 impl Coverage {
@@ -209,15 +211,18 @@ impl Coverage {
         }
         for r in rows {
             self.rows += 1;
-            if r[8].is_null() {
+            if r[9].is_null() {
                 self.unmatched_rows += 1;
+            }
+            if r[5] == Value::Bool(true) {
+                self.recent_tool_changes += 1;
             }
             if r[3].as_str().is_some_and(|s| s.contains("@contoso")) {
                 self.owned += 1;
             }
             self.incident_statuses.insert(r[2].as_str().unwrap_or("?").to_string());
-            self.alert_statuses.insert(r[6].as_str().unwrap_or("?").to_string());
-            self.products.insert(r[7].as_str().unwrap_or("?").to_string());
+            self.alert_statuses.insert(r[7].as_str().unwrap_or("?").to_string());
+            self.products.insert(r[8].as_str().unwrap_or("?").to_string());
         }
     }
 
@@ -229,7 +234,10 @@ impl Coverage {
             && c.owned > 0
             && c.lookbacks.len() == generate::LOOKBACKS.len()
             && c.delayed > 0
-            && ["New", "Active"].iter().all(|s| c.incident_statuses.contains(*s))
+            && c.recent_tool_changes > 0
+            && ["New", "Active", "Closed"]
+                .iter()
+                .all(|s| c.incident_statuses.contains(*s))
             && generate::ALERT_STATUSES.iter().all(|s| c.alert_statuses.contains(*s))
             && c.alert_statuses.contains("")
             && [

@@ -17,12 +17,13 @@ pub(crate) const SYNC_QUERY: &str = include_str!("../../../src/queries/sync_cand
 const DFC_PRODUCTS: [&str; 2] = ["Azure Security Center", "Microsoft Defender for Cloud"];
 
 /// Output columns with their Log Analytics types, in query order.
-const COLUMNS: [(&str, &str); 9] = [
+const COLUMNS: [(&str, &str); 10] = [
     ("IncidentName", "string"),
     ("IncidentNumber", "int"),
     ("IncidentStatus", "string"),
     ("Owner", "dynamic"),
     ("Labels", "dynamic"),
+    ("ToolChangedRecently", "bool"),
     ("SystemAlertId", "string"),
     ("AlertStatus", "string"),
     ("AlertProductName", "string"),
@@ -55,6 +56,9 @@ pub(crate) struct CandidateRow {
     pub owner: Value,
     /// Labels dynamic value.
     pub labels: Value,
+    /// Latest row carries one of the tool's labels (`has`) and LastModifiedTime is inside the
+    /// repair window.
+    pub tool_changed_recently: bool,
     /// SystemAlertId from the incident's AlertIds.
     pub system_alert_id: String,
     /// Latest alert Status inside the window; "" when none (leftouter).
@@ -63,6 +67,22 @@ pub(crate) struct CandidateRow {
     pub alert_product_name: String,
     /// TimeGenerated of that alert row; null when none.
     pub alert_time_generated: Option<DateTime<Utc>>,
+}
+
+/// `repairWindow` of the query.
+const REPAIR_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(2);
+
+/// Kusto's `has` for a phrase: the text's terms (runs of letters and digits, case-insensitive)
+/// contain the phrase's terms consecutively.
+fn has(text: &str, phrase: &str) -> bool {
+    fn terms(s: &str) -> Vec<String> {
+        s.split(|c: char| !c.is_alphanumeric())
+            .filter(|t| !t.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    }
+    let (text, phrase) = (terms(text), terms(phrase));
+    !phrase.is_empty() && text.windows(phrase.len()).any(|w| w == phrase.as_slice())
 }
 
 /// Keeps, per key, the row with the greatest TimeGenerated (`summarize arg_max(...) by key`).
@@ -114,7 +134,14 @@ pub(crate) fn evaluate(
         |r| r.time_generated,
     );
     let mut open_incident_alerts = Vec::new();
-    for inc in latest_incidents.values().filter(|r| r.status != "Closed") {
+    let repair_start = now - REPAIR_WINDOW;
+    for inc in latest_incidents.values() {
+        let labels = labels_value(&inc.labels).to_string();
+        let tool_changed_recently = inc.last_modified_time > repair_start
+            && (has(&labels, "dfc-sync-closed") || has(&labels, "dfc-sync-activated"));
+        if inc.status == "Closed" && !tool_changed_recently {
+            continue;
+        }
         for alert_id in &inc.alert_ids {
             let alert = changed_alerts.get(alert_id.as_str());
             open_incident_alerts.push(CandidateRow {
@@ -123,6 +150,7 @@ pub(crate) fn evaluate(
                 incident_status: inc.status.clone(),
                 owner: inc.owner.column_value(),
                 labels: labels_value(&inc.labels),
+                tool_changed_recently,
                 system_alert_id: alert_id.clone(),
                 alert_status: alert.map(|a| a.status.clone()).unwrap_or_default(),
                 alert_product_name: alert.map(|a| a.product_name.clone()).unwrap_or_default(),
@@ -154,6 +182,7 @@ pub(crate) fn encode(rows: &[CandidateRow]) -> Value {
                 r.incident_status,
                 r.owner.to_string(),
                 r.labels.to_string(),
+                r.tool_changed_recently,
                 r.system_alert_id,
                 r.alert_status,
                 r.alert_product_name,
@@ -167,6 +196,16 @@ pub(crate) fn encode(rows: &[CandidateRow]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn has_matches_whole_terms_like_kusto() {
+        let labels = r#"[{"labelName":"dfc-sync-closed","labelType":"User"}]"#;
+        assert!(has(labels, "dfc-sync-closed"));
+        assert!(has(&labels.to_uppercase(), "dfc-sync-closed"));
+        assert!(!has(labels, "dfc-sync-activated"));
+        assert!(!has(r#"[{"labelName":"xdfc-sync-closed"}]"#, "dfc-sync-closed"));
+        assert!(has(r#"[{"labelName":"my dfc sync closed"}]"#, "dfc-sync-closed"));
+    }
 
     #[test]
     fn recognises_only_the_exact_query() {

@@ -230,6 +230,7 @@ async fn values_are_typed_and_dynamic_columns_are_json_text() {
         ("IncidentStatus", "string"),
         ("Owner", "dynamic"),
         ("Labels", "dynamic"),
+        ("ToolChangedRecently", "bool"),
         ("SystemAlertId", "string"),
         ("AlertStatus", "string"),
         ("AlertProductName", "string"),

@@ -255,7 +255,7 @@ async fn comments_are_idempotent_by_id_and_limited() {
     let view = env.sim.incident(&id).unwrap();
     assert_eq!(view.comments.len(), 1);
     assert_eq!(view.comments[0].message, "second");
-    assert_eq!(view.etag, etag, "comment writes leave the incident etag alone");
+    assert_ne!(view.etag, etag, "a comment write gives the incident a new etag");
     for bad in [
         json!({"properties": {"message": ""}}),
         json!({"properties": {}}),
@@ -422,4 +422,57 @@ async fn request_log_and_arm_faults() {
             .all(|r| r.method == "GET" && r.query.as_deref() == Some(&format!("api-version={API}")[..]))
     );
     assert!(log[0].path.ends_with(&id));
+}
+
+#[tokio::test]
+async fn an_attached_alert_shows_over_rest_at_once_and_in_the_tables_only_when_ingested() {
+    let env = start().await;
+    let first = env.sim.add_alert(AlertSeed {
+        status: "Resolved".into(),
+        ..AlertSeed::default()
+    });
+    let id = env.sim.add_incident(IncidentSeed {
+        alert_ids: vec![first],
+        ..IncidentSeed::default()
+    });
+    let before = env.sim.incident(&id).unwrap().etag;
+    let joined = env.sim.attach_alert(&id, AlertSeed::default());
+    let get = env.arm_get(&env.incident_url(&id)).await.json();
+    assert_eq!(get["properties"]["additionalData"]["alertsCount"], 2);
+    assert_ne!(get["etag"].as_str().unwrap(), before, "attaching changes the etag");
+    let alerts = env.arm_post(&env.incident_sub_url(&id, "alerts")).await.json();
+    assert!(alerts["value"].as_array().unwrap().iter().any(|a| a["name"] == joined));
+    let ids = |rows: &[serde_json::Map<String, Value>]| -> Vec<String> {
+        rows.iter()
+            .map(|r| r["SystemAlertId"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(!ids(&env.candidates(30).await).contains(&joined), "the tables lag REST");
+    env.sim.ingest_held_rows();
+    assert!(ids(&env.candidates(30).await).contains(&joined));
+}
+
+#[tokio::test]
+async fn a_write_applied_whose_reply_is_lost_changes_the_incident() {
+    let env = start().await;
+    for kind in [FaultKind::AppliedThenStatus(504), FaultKind::AppliedThenDropped] {
+        let id = env.sim.add_incident(IncidentSeed::default());
+        env.sim.inject(Fault {
+            target: FaultTarget::IncidentPut,
+            kind: kind.clone(),
+            times: 1,
+        });
+        let get = env.arm_get(&env.incident_url(&id)).await.json();
+        let url = env.incident_url(&id);
+        let body = put_body_from(&get, &[("status", json!("Active"))]);
+        let token = env.token("https://management.azure.com").await;
+        let sent = env.http.put(&url).bearer_auth(&token).json(&body).send().await;
+        match kind {
+            FaultKind::AppliedThenStatus(_) => assert_eq!(sent.unwrap().status().as_u16(), 504),
+            _ => assert!(sent.is_err(), "no answer"),
+        }
+        assert_eq!(env.sim.incident(&id).unwrap().status, "Active", "{kind:?}: applied");
+        // The retry carries the old etag: 409.
+        assert_eq!(env.arm_put(&url, &body).await.status, 409);
+    }
 }
