@@ -435,9 +435,9 @@ mod tests {
 
     #[test]
     fn timer_variants_from_the_reference_are_understood() {
-        let path = format!(
-            "{}/../shared/reference/functions-host/timer-payload-variants.json",
-            env!("CARGO_MANIFEST_DIR")
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/functions-host/timer-payload-variants.json"
         );
         let variants: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let info = |name: &str| timer_info(&json!({ "Data": { "myTimer": variants[name] } }));

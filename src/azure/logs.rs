@@ -281,8 +281,8 @@ mod tests {
 
     fn reference(path: &str) -> Value {
         let full = format!(
-            "{}/../shared/reference/loganalytics-api/{path}",
-            env!("CARGO_MANIFEST_DIR")
+            "{}/{path}",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/loganalytics-api")
         );
         serde_json::from_str(&std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))).unwrap()
     }

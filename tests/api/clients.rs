@@ -36,7 +36,7 @@ impl TokenCredential for StaticCredential {
 }
 
 fn reference(path: &str) -> Value {
-    let full = format!("{}/../shared/reference/{path}", env!("CARGO_MANIFEST_DIR"));
+    let full = format!("{}/{path}", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"));
     serde_json::from_str(&std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))).unwrap()
 }
 
