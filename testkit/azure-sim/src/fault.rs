@@ -51,6 +51,11 @@ pub enum FaultKind {
     /// Answer 200 with a JSON body that is not the documented shape (`{"unexpected":true}`):
     /// a broken or impostor endpoint.
     Garbage,
+    /// Query only: 204 No Content with an empty body, the documented answer for a workspace that
+    /// has no data (MicrosoftDocs/azure-monitor-docs `articles/azure-monitor/logs/api/errors.md`;
+    /// case `no-data-in-workspace` of `tests/fixtures/loganalytics-api/documented-errors/errors.json`).
+    /// Other targets answer normally.
+    NoContent,
 }
 
 /// One scripted fault.
