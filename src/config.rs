@@ -61,12 +61,28 @@ impl Cloud {
         }
     }
 
+    /// The setting's spelling of this cloud, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::UsGov => "usgov",
+            Self::China => "china",
+        }
+    }
+
     /// Resource Manager endpoint.
     pub fn arm_endpoint(self) -> &'static str {
+        self.arm_endpoints()[0]
+    }
+
+    /// Every Resource Manager endpoint of this cloud: the only `https://` values `ARM_ENDPOINT`
+    /// accepts, since requests to it carry this cloud's Resource Manager token. The first is
+    /// the default.
+    pub fn arm_endpoints(self) -> &'static [&'static str] {
         match self {
-            Self::Public => "https://management.azure.com",
-            Self::UsGov => "https://management.usgovcloudapi.net",
-            Self::China => "https://management.chinacloudapi.cn",
+            Self::Public => &["https://management.azure.com"],
+            Self::UsGov => &["https://management.usgovcloudapi.net"],
+            Self::China => &["https://management.chinacloudapi.cn"],
         }
     }
 
@@ -81,10 +97,17 @@ impl Cloud {
 
     /// Log Analytics query endpoint.
     pub fn log_analytics_endpoint(self) -> &'static str {
+        self.log_analytics_endpoints()[0]
+    }
+
+    /// Every Log Analytics query endpoint of this cloud: the only `https://` values
+    /// `LOG_ANALYTICS_ENDPOINT` accepts, since requests to it carry this cloud's Log Analytics
+    /// token. The first is the default; the public cloud also serves `api.loganalytics.azure.com`.
+    pub fn log_analytics_endpoints(self) -> &'static [&'static str] {
         match self {
-            Self::Public => "https://api.loganalytics.io",
-            Self::UsGov => "https://api.loganalytics.us",
-            Self::China => "https://api.loganalytics.azure.cn",
+            Self::Public => &["https://api.loganalytics.io", "https://api.loganalytics.azure.com"],
+            Self::UsGov => &["https://api.loganalytics.us"],
+            Self::China => &["https://api.loganalytics.azure.cn"],
         }
     }
 
@@ -205,12 +228,23 @@ impl Config {
                 Cloud::Public
             }),
         };
-        let arm_endpoint = endpoint(get("ARM_ENDPOINT"), cloud.arm_endpoint())
-            .map_err(|p| fail("ARM_ENDPOINT", p))
-            .ok();
-        let log_analytics_endpoint = endpoint(get("LOG_ANALYTICS_ENDPOINT"), cloud.log_analytics_endpoint())
-            .map_err(|p| fail("LOG_ANALYTICS_ENDPOINT", p))
-            .ok();
+        let arm_endpoint = endpoint(
+            get("ARM_ENDPOINT"),
+            cloud.arm_endpoints(),
+            &format!(
+                "a Resource Manager endpoint of the {} cloud (AZURE_CLOUD)",
+                cloud.name()
+            ),
+        )
+        .map_err(|p| fail("ARM_ENDPOINT", p))
+        .ok();
+        let log_analytics_endpoint = endpoint(
+            get("LOG_ANALYTICS_ENDPOINT"),
+            cloud.log_analytics_endpoints(),
+            &format!("a Log Analytics endpoint of the {} cloud (AZURE_CLOUD)", cloud.name()),
+        )
+        .map_err(|p| fail("LOG_ANALYTICS_ENDPOINT", p))
+        .ok();
         let api_version = get("SENTINEL_API_VERSION").unwrap_or_else(|| DEFAULT_API_VERSION.into());
         if !is_api_version(&api_version) {
             fail(
@@ -268,10 +302,17 @@ impl Config {
     }
 }
 
-/// An endpoint override: https anywhere, http only to a loopback host (for local doubles).
-fn endpoint(value: Option<String>, default: &str) -> Result<Url, String> {
-    let text = value.unwrap_or_else(|| default.to_owned());
+/// An endpoint override. Requests to it carry real tokens, so `https://` is accepted only for one
+/// of `known` (the selected cloud's endpoints; the first is the default), and `http://` only for
+/// a loopback host (local test doubles). `what` names the expected endpoint in messages.
+fn endpoint(value: Option<String>, known: &[&str], what: &str) -> Result<Url, String> {
+    let text = value.unwrap_or_else(|| known[0].to_owned());
     let url = Url::parse(&text).map_err(|e| format!("{text:?} is not a URL ({e})"))?;
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "{text:?} must be a plain base URL without credentials, query or fragment"
+        ));
+    }
     let loopback = match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -279,7 +320,20 @@ fn endpoint(value: Option<String>, default: &str) -> Result<Url, String> {
         None => false,
     };
     match url.scheme() {
-        "https" => {}
+        "https" => {
+            // Same origin (the url crate lowercases the host and drops the default port) and no
+            // path: exactly the service's base URL.
+            let is_known = known
+                .iter()
+                .filter_map(|k| Url::parse(k).ok())
+                .any(|k| k.origin() == url.origin());
+            if !is_known || url.path() != "/" {
+                return Err(format!(
+                    "{text:?} is not {what}; requests to it would carry the managed identity's tokens. Use {} (or leave it empty), or http:// with a loopback host (127.0.0.1, ::1, localhost) for a local test double",
+                    known.join(" or ")
+                ));
+            }
+        }
         "http" if loopback => {}
         "http" => {
             return Err(format!(
@@ -287,11 +341,6 @@ fn endpoint(value: Option<String>, default: &str) -> Result<Url, String> {
             ));
         }
         other => return Err(format!("{text:?} has scheme {other:?}; use https://")),
-    }
-    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
-        return Err(format!(
-            "{text:?} must be a plain base URL without credentials, query or fragment"
-        ));
     }
     Ok(url)
 }
@@ -380,6 +429,7 @@ mod tests {
             ("AZURE_CLIENT_ID", "x"),
             ("AZURE_CLOUD", "mars"),
             ("ARM_ENDPOINT", "http://example.com"),
+            ("ARM_ENDPOINT", "https://example.com"),
             ("LOG_ANALYTICS_ENDPOINT", "ftp://127.0.0.1"),
             ("SENTINEL_API_VERSION", "latest"),
             ("SYNC_SCHEDULE", "every five minutes"),
@@ -393,6 +443,88 @@ mod tests {
             let err = load(&m).unwrap_err();
             assert_eq!(err.0.len(), 1, "{key}: {err}");
             assert_eq!(err.0[0].setting, key);
+        }
+    }
+
+    #[test]
+    fn https_overrides_must_be_an_endpoint_of_the_selected_cloud() {
+        let accepted = [
+            ("public", "ARM_ENDPOINT", "https://management.azure.com"),
+            ("public", "ARM_ENDPOINT", "https://Management.Azure.com:443/"),
+            ("public", "LOG_ANALYTICS_ENDPOINT", "https://api.loganalytics.io"),
+            (
+                "public",
+                "LOG_ANALYTICS_ENDPOINT",
+                "https://api.loganalytics.azure.com/",
+            ),
+            ("usgov", "ARM_ENDPOINT", "https://management.usgovcloudapi.net"),
+            ("usgov", "LOG_ANALYTICS_ENDPOINT", "https://api.loganalytics.us"),
+            ("china", "ARM_ENDPOINT", "https://management.chinacloudapi.cn/"),
+            ("china", "LOG_ANALYTICS_ENDPOINT", "https://api.loganalytics.azure.cn"),
+        ];
+        for (cloud, key, value) in accepted {
+            let mut m = base();
+            m.insert("AZURE_CLOUD", cloud.into());
+            m.insert(key, value.into());
+            let c = load(&m).unwrap_or_else(|e| panic!("{cloud} {key}={value}: {e}"));
+            let url = if key == "ARM_ENDPOINT" {
+                c.arm_endpoint
+            } else {
+                c.log_analytics_endpoint
+            };
+            assert_eq!(url, Url::parse(value).unwrap());
+        }
+        let refused = [
+            ("public", "ARM_ENDPOINT", "https://evil.example"),
+            ("public", "ARM_ENDPOINT", "https://management.azure.com.evil.example"),
+            ("public", "ARM_ENDPOINT", "https://management.azure.com:8443"),
+            ("public", "ARM_ENDPOINT", "https://management.azure.com/elsewhere"),
+            ("public", "ARM_ENDPOINT", "https://api.loganalytics.io"),
+            ("public", "ARM_ENDPOINT", "https://127.0.0.1:8443"),
+            ("public", "LOG_ANALYTICS_ENDPOINT", "https://management.azure.com"),
+            ("public", "LOG_ANALYTICS_ENDPOINT", "https://api.loganalytics.us"),
+            ("usgov", "ARM_ENDPOINT", "https://management.azure.com"),
+            ("usgov", "LOG_ANALYTICS_ENDPOINT", "https://api.loganalytics.io"),
+            ("china", "ARM_ENDPOINT", "https://management.usgovcloudapi.net"),
+            ("china", "LOG_ANALYTICS_ENDPOINT", "https://api.loganalytics.azure.com"),
+        ];
+        for (cloud, key, value) in refused {
+            let mut m = base();
+            m.insert("AZURE_CLOUD", cloud.into());
+            m.insert(key, value.into());
+            let err = load(&m).unwrap_err();
+            assert_eq!(err.0.len(), 1, "{cloud} {key}={value}: {err}");
+            assert_eq!(err.0[0].setting, key, "{err}");
+            let text = err.to_string();
+            assert!(text.contains(&format!("app setting {key}:")), "{text}");
+            assert!(text.contains(&format!("of the {cloud} cloud")), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_defaults_are_each_clouds_first_endpoint() {
+        for (cloud, arm, logs) in [
+            (
+                "public",
+                "https://management.azure.com/",
+                "https://api.loganalytics.io/",
+            ),
+            (
+                "usgov",
+                "https://management.usgovcloudapi.net/",
+                "https://api.loganalytics.us/",
+            ),
+            (
+                "china",
+                "https://management.chinacloudapi.cn/",
+                "https://api.loganalytics.azure.cn/",
+            ),
+        ] {
+            let mut m = base();
+            m.insert("AZURE_CLOUD", cloud.into());
+            let c = load(&m).unwrap();
+            assert_eq!(c.arm_endpoint.as_str(), arm);
+            assert_eq!(c.log_analytics_endpoint.as_str(), logs);
         }
     }
 

@@ -23,7 +23,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde_json::{Value, json};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OnceCell};
 use tracing::Instrument;
 
 use crate::{
@@ -32,19 +32,26 @@ use crate::{
     webhook::{self, MAX_BODY_BYTES},
 };
 
-/// Everything a request handler needs, built once at start-up without network I/O.
+/// Everything a request handler needs. The settings are read at start-up (no I/O beyond the
+/// environment); the engine (credential and HTTPS clients, which read the system trust store) is
+/// built once, on first use, so the listener answers the host's readiness probe at once.
 #[derive(Debug)]
 pub struct App {
-    setup: Result<(Arc<Config>, Engine), String>,
+    config: Result<Arc<Config>, String>,
+    engine: OnceCell<Result<Engine, String>>,
     run_lock: Mutex<()>,
+    /// Given to the engine when it is built.
+    stop: tokio::sync::watch::Receiver<bool>,
 }
 
 impl App {
     /// An app over a working engine.
     pub fn new(config: Config, engine: Engine) -> Self {
         Self {
-            setup: Ok((Arc::new(config), engine)),
+            config: Ok(Arc::new(config)),
+            engine: OnceCell::new_with(Some(Ok(engine))),
             run_lock: Mutex::new(()),
+            stop: tokio::sync::watch::channel(false).1,
         }
     }
 
@@ -52,31 +59,61 @@ impl App {
     /// credential), but the process still starts and answers the readiness probe.
     pub fn broken(reason: String) -> Self {
         Self {
-            setup: Err(reason),
+            config: Err(reason),
+            engine: OnceCell::new(),
             run_lock: Mutex::new(()),
+            stop: tokio::sync::watch::channel(false).1,
         }
     }
 
-    /// Reads the settings from the environment and builds the engine, which stops when `stop`
+    /// Reads the settings from the environment. The engine is built later, by
+    /// [`App::prepare`] or the first invocation, whichever comes first; it stops when `stop`
     /// becomes `true` (the host's SIGTERM).
     pub fn from_env(stop: tokio::sync::watch::Receiver<bool>) -> Self {
         match Config::from_env() {
-            Ok(config) => match crate::build_engine(&config) {
-                Ok(engine) => Self::new(config, engine.with_stop(stop)),
-                Err(e) => Self::broken(e),
+            Ok(config) => Self {
+                config: Ok(Arc::new(config)),
+                engine: OnceCell::new(),
+                run_lock: Mutex::new(()),
+                stop,
             },
             Err(ConfigError(errors)) => Self::broken(ConfigError(errors).to_string()),
         }
     }
 
-    /// The configuration problem, if any.
+    /// The configuration problem, if any. A problem building the engine (no credential) is
+    /// known only once it is built: see [`App::prepare`].
     pub fn setup_error(&self) -> Option<&str> {
-        self.setup.as_ref().err().map(String::as_str)
+        match (&self.config, self.engine.get()) {
+            (Err(e), _) | (Ok(_), Some(Err(e))) => Some(e),
+            _ => None,
+        }
     }
 
-    fn engine(&self) -> Result<(&Config, &Engine), &str> {
-        match &self.setup {
-            Ok((c, e)) => Ok((c, e)),
+    /// Builds the engine now if it is not built yet (the serving binary calls this in the
+    /// background once the listener is up); the error is what every invocation will report.
+    pub async fn prepare(&self) -> Result<(), String> {
+        self.engine().await.map(|_| ()).map_err(str::to_owned)
+    }
+
+    /// The configuration and the engine, building the engine on first use. Concurrent first
+    /// callers wait for one build.
+    async fn engine(&self) -> Result<(&Config, &Engine), &str> {
+        let config = self.config.as_ref().map_err(String::as_str)?;
+        let engine = self
+            .engine
+            .get_or_init(|| async {
+                let config = config.clone();
+                let stop = self.stop.clone();
+                // Building the clients reads the trust store from disk: keep it off the workers
+                // that answer requests.
+                tokio::task::spawn_blocking(move || crate::build_engine(&config).map(|e| e.with_stop(stop)))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("building the Azure clients failed: {e}")))
+            })
+            .await;
+        match engine {
+            Ok(engine) => Ok((config, engine)),
             Err(e) => Err(e),
         }
     }
@@ -192,7 +229,7 @@ async fn sync_timer(app: &App, request: Request, invocation_id: &str) -> Respons
         }
     };
     let timer = timer_info(&envelope);
-    let (_config, engine) = match app.engine() {
+    let (_config, engine) = match app.engine().await {
         Ok(x) => x,
         Err(reason) => {
             let line = format!("SyncTimer: not run: {reason}");
@@ -379,7 +416,7 @@ async fn webhook_core(app: &App, content_type: Option<&str>, body: Bytes) -> (St
             );
         }
     };
-    let (config, engine) = match app.engine() {
+    let (config, engine) = match app.engine().await {
         Ok(x) => x,
         Err(reason) => {
             tracing::error!("SecurityAlertWebhook: not run: {reason}");
@@ -459,9 +496,9 @@ mod tests {
 
     #[test]
     fn timer_variants_from_the_reference_are_understood() {
-        let path = format!(
-            "{}/../shared/reference/functions-host/timer-payload-variants.json",
-            env!("CARGO_MANIFEST_DIR")
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/functions-host/timer-payload-variants.json"
         );
         let variants: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let info = |name: &str| timer_info(&json!({ "Data": { "myTimer": variants[name] } }));

@@ -104,12 +104,23 @@ async fn run_serve() -> ExitCode {
         }
     };
     let (stop, stopping) = tokio::sync::watch::channel(false);
+    // The settings are read now; the HTTPS clients (which read the system trust store) are built
+    // in the background, so the readiness probe is answered without waiting for them. The first
+    // invocation waits for that build if it is still going.
     let app = Arc::new(App::from_env(stopping));
     match app.setup_error() {
         Some(problem) => {
             tracing::error!("handler started, but every invocation will fail until this is fixed: {problem}")
         }
-        None => tracing::info!(port, version = env!("CARGO_PKG_VERSION"), "handler listening"),
+        None => {
+            tracing::info!(port, version = env!("CARGO_PKG_VERSION"), "handler listening");
+            let app = app.clone();
+            tokio::spawn(async move {
+                if let Err(problem) = app.prepare().await {
+                    tracing::error!("handler started, but every invocation will fail until this is fixed: {problem}");
+                }
+            });
+        }
     }
     let shutdown = async move {
         shutdown_signal().await;

@@ -164,9 +164,9 @@ mod tests {
 
     #[test]
     fn the_constructed_incident_trigger_payload_parses() {
-        let path = format!(
-            "{}/../shared/reference/sentinel-webhook/constructed-incident-trigger.json",
-            env!("CARGO_MANIFEST_DIR")
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/sentinel-webhook/constructed-incident-trigger.json"
         );
         let payload: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         assert_eq!(parse(payload).unwrap().as_str(), NAME);

@@ -478,8 +478,11 @@ mod tests {
 
     fn example(path: &str) -> Value {
         let full = format!(
-            "{}/../shared/reference/sentinel-api/2025-09-01/incidents/{path}",
-            env!("CARGO_MANIFEST_DIR")
+            "{}/{path}",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/sentinel-api/2025-09-01/incidents"
+            )
         );
         serde_json::from_str(&std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))).unwrap()
     }

@@ -45,13 +45,19 @@ impl LogsClient {
         }
     }
 
-    /// Runs `query` and returns its primary result table.
-    pub async fn query(&self, query: &str) -> Result<Table, AzureError> {
+    /// Runs `query` and returns its primary result table, or `None` when the service answers
+    /// 204 No Content: the documented answer for a workspace that has no data
+    /// (MicrosoftDocs/azure-monitor-docs `articles/azure-monitor/logs/api/errors.md`), which
+    /// carries no table, hence no columns to check.
+    pub async fn query(&self, query: &str) -> Result<Option<Table>, AzureError> {
         let body = serde_json::json!({ "query": query });
         let answer = self
             .client
             .send(Method::Post, self.query_url.clone(), Some(&body))
             .await?;
+        if answer.status == 204 {
+            return Ok(None);
+        }
         if answer.status != 200 {
             return Err(answer.into_error(SERVICE));
         }
@@ -84,10 +90,15 @@ impl LogsClient {
                     .to_owned(),
             });
         }
-        response.tables.into_iter().next().ok_or_else(|| AzureError::Decode {
-            service: SERVICE,
-            message: "the response has no tables".into(),
-        })
+        response
+            .tables
+            .into_iter()
+            .next()
+            .map(Some)
+            .ok_or_else(|| AzureError::Decode {
+                service: SERVICE,
+                message: "the response has no tables".into(),
+            })
     }
 }
 
@@ -293,8 +304,8 @@ mod tests {
 
     fn reference(path: &str) -> Value {
         let full = format!(
-            "{}/../shared/reference/loganalytics-api/{path}",
-            env!("CARGO_MANIFEST_DIR")
+            "{}/{path}",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/loganalytics-api")
         );
         serde_json::from_str(&std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))).unwrap()
     }

@@ -42,7 +42,8 @@ impl Engine {
                 return summary;
             }
         };
-        let candidates = match answer.and_then(|t| candidates_from(&t)) {
+        // `None`: the documented 204 of a workspace with no data, so no candidates.
+        let candidates = match answer.and_then(|t| t.map_or(Ok(Vec::new()), |t| candidates_from(&t))) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(run_id = %summary.run_id, error = %e, "run failed: the candidate query did not complete; nothing was changed");

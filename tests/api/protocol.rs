@@ -38,6 +38,21 @@ async fn missing_settings_still_start_and_every_invocation_names_the_setting() {
 }
 
 #[tokio::test]
+async fn an_https_endpoint_outside_the_cloud_gets_no_token_and_every_invocation_names_the_setting() {
+    let app = spawn_app_with(SimConfig::default(), &[("ARM_ENDPOINT", "https://evil.example")], &[]).await;
+    let invocation = app.run_timer().await;
+    assert_eq!(invocation.http_status, 500);
+    assert!(matches!(invocation.outcome, Outcome::Failed { .. }));
+    assert!(invocation.raw_body.contains("ARM_ENDPOINT"), "{}", invocation.raw_body);
+    assert!(invocation.raw_body.contains("evil.example"), "{}", invocation.raw_body);
+    let r = app.post_webhook(&json!({ "incidentId": "abc" })).await;
+    assert_eq!(r.status, 500);
+    assert!(r.text().contains("ARM_ENDPOINT"), "{}", r.text());
+    // Not even a token was asked for.
+    assert!(app.sim.requests().is_empty(), "{:?}", app.sim.requests());
+}
+
+#[tokio::test]
 async fn readiness_probe_and_unknown_paths_answer_json() {
     let app = spawn_app().await;
     let base = app.handler.as_ref().unwrap().base_url();

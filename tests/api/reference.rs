@@ -12,8 +12,8 @@ use crate::helpers::*;
 
 fn reference(path: &str) -> Value {
     let full = format!(
-        "{}/../shared/reference/functions-host/{path}",
-        env!("CARGO_MANIFEST_DIR")
+        "{}/{path}",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/functions-host")
     );
     serde_json::from_str(&std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))).unwrap()
 }

@@ -317,3 +317,21 @@ async fn garbage_answers_are_errors_not_guesses() {
     succeeded(&app.run_timer().await);
     assert_eq!(app.incident(&name).status, "Closed");
 }
+
+#[tokio::test]
+async fn a_workspace_with_no_data_is_a_succeeded_run_with_nothing_scanned() {
+    // The query API answers 204 with an empty body for a workspace without data
+    // (tests/fixtures/loganalytics-api/documented-errors/errors.json, `no-data-in-workspace`).
+    let app = spawn_app().await;
+    let (name, _) = app.seed("New", &[("Resolved", DFC, 1)]);
+    app.sim.inject(fault(FaultTarget::Query, FaultKind::NoContent, 1));
+    let invocation = app.run_timer().await;
+    let (_, summary) = succeeded(&invocation);
+    assert_eq!(summary["status"], "succeeded", "{summary:#}");
+    assert_eq!(summary["scanned"], 0, "{summary:#}");
+    assert!(app.puts().is_empty());
+    assert_eq!(app.incident(&name).status, "New");
+    // The next run, with data, syncs it.
+    succeeded(&app.run_timer().await);
+    assert_eq!(app.incident(&name).status, "Closed");
+}

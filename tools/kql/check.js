@@ -6,7 +6,8 @@
 // Env:   KUSTO_LANGUAGE_DIR  overrides the package directory (default: <repo>/.oracles/node/node_modules/@kusto/language-service-next)
 //
 // Declares one database holding SecurityIncident and SecurityAlert with every column and type of
-// /work/shared/reference/tables.md (tools/kql/tables.json), parses and semantically analyses the query against it, and
+// the Azure Monitor table reference (kept in tools/kql/tables.json), parses and semantically
+// analyses the query against it, and
 // prints one JSON object on stdout:
 //   {"diagnostics":[{"code","message","severity","start","length"}], "resultColumns":[{"name","type"}]}
 // `resultColumns` is empty when the query's result is not a table. Exit status 0 whenever the
@@ -16,9 +17,10 @@
 const fs = require("fs");
 const path = require("path");
 
-// Column lists of /work/shared/reference/tables.md ("SecurityIncident [T1]", "SecurityAlert [T1]"
-// and the TenantId / SourceSystem note), kept in tables.json next to this script, which
-// oracle.py reads too, so both engines see the same schema.
+// Column lists of the SecurityIncident and SecurityAlert table reference (MicrosoftDocs
+// azure-reference-other, azure-monitor-ref/tables/includes/securityincident-include.md and
+// securityalert-include.md, plus the TenantId / SourceSystem columns), kept in tables.json next to
+// this script, which oracle.py reads too, so both engines see the same schema.
 const TABLES = JSON.parse(fs.readFileSync(path.join(__dirname, "tables.json"), "utf8"));
 
 function fail(message) {

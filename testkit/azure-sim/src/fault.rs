@@ -58,6 +58,11 @@ pub enum FaultKind {
     /// The write is applied, then the connection is closed without an answer (a reset, or a
     /// client timeout that fired after the service had committed the change).
     AppliedThenDropped,
+    /// Query only: 204 No Content with an empty body, the documented answer for a workspace that
+    /// has no data (MicrosoftDocs/azure-monitor-docs `articles/azure-monitor/logs/api/errors.md`;
+    /// case `no-data-in-workspace` of `tests/fixtures/loganalytics-api/documented-errors/errors.json`).
+    /// Other targets answer normally.
+    NoContent,
 }
 
 /// One scripted fault.

@@ -255,6 +255,7 @@ async fn dispatch(AxumState(sim): AxumState<Arc<Inner>>, request: Request) -> Re
             )
                 .into_response(),
         ),
+        (Some(FaultKind::NoContent), Some(FaultTarget::Query)) => Some(no_content()),
         (Some(FaultKind::PartialError), _) => {
             partial = true;
             None
@@ -281,6 +282,11 @@ async fn dispatch(AxumState(sim): AxumState<Arc<Inner>>, request: Request) -> Re
     }
     record(response.status().as_u16());
     response
+}
+
+/// An empty 204, the documented answer of the query API for a workspace with no data.
+fn no_content() -> Response {
+    (StatusCode::NO_CONTENT, Body::empty()).into_response()
 }
 
 /// An empty 200, the documented answer to a query POST without a JSON body.

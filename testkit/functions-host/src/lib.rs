@@ -1,9 +1,10 @@
 //! An emulator of the Azure Functions host as it drives a custom handler.
 //!
 //! The real host (.NET) cannot run here, so this crate reproduces what it does on the wire,
-//! as read from the host's source (see `shared/reference/functions-host/` and
-//! `shared/reference/notes/functions-protocol.md`). The product's integration tests and its
-//! `demo` command use it to drive the real handler over loopback HTTP exactly as the host would.
+//! as read from the host's source (the reference payloads are copied into the repository's
+//! `tests/fixtures/functions-host/`, whose README names the sources). The product's integration
+//! tests and its `demo` command use it to drive the real handler over loopback HTTP exactly as
+//! the host would.
 //!
 //! # Layout
 //!

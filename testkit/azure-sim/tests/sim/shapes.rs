@@ -11,7 +11,7 @@ use crate::helpers::{put_body_from, start};
 /// Root of the official examples.
 const EXAMPLES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/reference/sentinel-api/2025-09-01/incidents"
+    "/../../tests/fixtures/sentinel-api/2025-09-01/incidents"
 );
 
 /// Reads `responses.<status>.body` of an example file.

@@ -11,8 +11,8 @@ use axum::response::Response;
 use functions_host::FunctionApp;
 use serde_json::Value;
 
-/// The reference data shipped with the project.
-pub const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/reference/functions-host");
+/// The reference data shipped with the project (copied into the repository's `tests/fixtures`).
+pub const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/functions-host");
 
 /// One request as the fake handler saw it.
 #[derive(Debug, Clone)]
