@@ -74,7 +74,7 @@ fn main() -> ExitCode {
                 let days = lookback_days
                     .or_else(|| std::env::var("SYNC_LOOKBACK_DAYS").ok().and_then(|v| v.parse().ok()))
                     .unwrap_or(dfc_sentinel_sync::config::DEFAULT_LOOKBACK_DAYS);
-                print!("{}", queries::sync_candidates(days));
+                print!("{}", queries::sync_candidates(days, queries::Partition::WHOLE));
                 ExitCode::SUCCESS
             }
         }

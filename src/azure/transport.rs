@@ -61,6 +61,12 @@ pub enum AzureError {
 }
 
 impl AzureError {
+    /// A query answer cut by Log Analytics' result limits (500,000 records or 64 MB), reported
+    /// as a `PartialError` whose inner message names `E_QUERY_RESULT_SET_TOO_LARGE`.
+    pub fn is_result_too_large(&self) -> bool {
+        matches!(self, Self::Status { message, .. } if message.contains("E_QUERY_RESULT_SET_TOO_LARGE"))
+    }
+
     /// The HTTP status, when the service answered.
     pub fn status(&self) -> Option<u16> {
         match self {

@@ -1,15 +1,17 @@
-//! The candidate query's answer turned into candidates: one per open incident, with its logged
-//! state and its alerts.
+//! The candidate query's answer turned into candidates: one row per incident, with its logged
+//! state and its alerts. A row the decoder cannot read is that incident's failure, not the
+//! run's: the others are still synced.
 
-use std::collections::BTreeMap;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
 
 use crate::{
     azure::{
         AzureError,
-        logs::{Reader, Table},
+        logs::{ColumnRef, Reader, Table},
     },
     domain::{AlertStatus, IncidentName, IncidentStatus},
-    policy::IncidentState,
+    policy::{self, IncidentState},
     queries,
 };
 
@@ -20,91 +22,142 @@ pub struct Candidate {
     pub name: IncidentName,
     /// Incident number.
     pub number: Option<i64>,
-    /// Logged incident state (may lag the real one).
+    /// Logged incident state (may lag the real one). Its labels are this tool's only.
     pub state: IncidentState,
     /// The logs show one of this tool's changes made within the repair window (the incident may
     /// already show Closed): its audit comment is checked once per process.
     pub tool_changed_recently: bool,
     /// Alerts; `status` is `None` when the alert has no row inside the window.
     pub alerts: Vec<(String, Option<AlertStatus>, Option<String>)>,
+    /// The newest alert change inside the window: backlogs are worked through oldest first.
+    pub last_alert_change: Option<DateTime<Utc>>,
 }
 
-/// Groups the query's rows (one per incident and alert) into candidates.
-pub fn candidates_from(table: &Table) -> Result<Vec<Candidate>, AzureError> {
+/// A row that could not be read: the incident it names (or the row's position) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRow {
+    /// The row's IncidentName as sent, or `row <n>` when it has none.
+    pub incident: String,
+    /// The row's IncidentNumber, when readable.
+    pub number: Option<i64>,
+    /// What is wrong with it.
+    pub error: String,
+}
+
+/// The answer's columns, found by name and checked against their declared types.
+struct Columns<'a> {
+    name: ColumnRef<'a>,
+    number: ColumnRef<'a>,
+    status: ColumnRef<'a>,
+    has_owner: ColumnRef<'a>,
+    closed_label: ColumnRef<'a>,
+    activated_label: ColumnRef<'a>,
+    recent: ColumnRef<'a>,
+    alerts: ColumnRef<'a>,
+    last_change: ColumnRef<'a>,
+}
+
+impl<'a> Columns<'a> {
+    fn find(r: &Reader<'a>) -> Result<Self, AzureError> {
+        // As declared in `queries::SYNC_CANDIDATE_COLUMNS`; an int column may also come as long.
+        let column = |name: &'static str| {
+            let (_, kind) = queries::SYNC_CANDIDATE_COLUMNS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .expect("every column read is declared");
+            let kinds: &[&str] = if *kind == "int" {
+                &["int", "long"]
+            } else {
+                std::slice::from_ref(kind)
+            };
+            r.column(name, kinds)
+        };
+        Ok(Self {
+            name: column("IncidentName")?,
+            number: column("IncidentNumber")?,
+            status: column("IncidentStatus")?,
+            has_owner: column("HasOwner")?,
+            closed_label: column("ClosedLabel")?,
+            activated_label: column("ActivatedLabel")?,
+            recent: column("ToolChangedRecently")?,
+            alerts: column("Alerts")?,
+            last_change: column("LastAlertChange")?,
+        })
+    }
+}
+
+/// Reads the query's rows (one per incident). A missing or mistyped column fails the whole
+/// answer (nothing can be trusted); a row that cannot be read is reported as a [`BadRow`].
+pub fn candidates_from(table: &Table) -> Result<(Vec<Candidate>, Vec<BadRow>), AzureError> {
     let r = Reader::new(table);
-    // Columns as declared in `queries::SYNC_CANDIDATE_COLUMNS`; an int column may also come as long.
-    let column = |name: &'static str| {
-        let (_, kind) = queries::SYNC_CANDIDATE_COLUMNS
-            .iter()
-            .find(|(n, _)| *n == name)
-            .expect("every column read is declared");
-        let kinds: &[&str] = if *kind == "int" {
-            &["int", "long"]
-        } else {
-            std::slice::from_ref(kind)
-        };
-        r.column(name, kinds)
-    };
-    let c_name = column("IncidentName")?;
-    let c_number = column("IncidentNumber")?;
-    let c_status = column("IncidentStatus")?;
-    let c_owner = column("Owner")?;
-    let c_labels = column("Labels")?;
-    let c_recent = column("ToolChangedRecently")?;
-    let c_alert = column("SystemAlertId")?;
-    let c_alert_status = column("AlertStatus")?;
-    let c_product = column("AlertProductName")?;
-    let mut by_name: BTreeMap<String, Candidate> = BTreeMap::new();
-    for row in r.rows() {
-        let bad = |message: String| AzureError::Decode {
-            service: "Log Analytics",
-            message,
-        };
-        let name_text = r
-            .string(row, c_name)?
-            .ok_or_else(|| bad("a row has no IncidentName".into()))?;
-        let name = IncidentName::parse(&name_text).map_err(|e| bad(e.to_string()))?;
-        let candidate = match by_name.entry(name_text) {
-            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(e) => {
-                let status_text = r.string(row, c_status)?.unwrap_or_default();
-                let status = IncidentStatus::parse(&status_text).map_err(|e| bad(e.to_string()))?;
-                let owner = r.dynamic(row, c_owner)?;
-                let has_owner = ["objectId", "email", "assignedTo", "userPrincipalName"]
-                    .iter()
-                    .any(|k| owner.get(k).and_then(|v| v.as_str()).is_some_and(|s| !s.is_empty()));
-                let labels = r
-                    .dynamic(row, c_labels)?
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|l| l.get("labelName").and_then(|n| n.as_str()).map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                e.insert(Candidate {
-                    name,
-                    number: r.integer(row, c_number)?,
-                    state: IncidentState {
-                        status,
-                        has_owner,
-                        labels,
-                    },
-                    tool_changed_recently: r.boolean(row, c_recent)?.unwrap_or(false),
-                    alerts: Vec::new(),
-                })
-            }
-        };
-        let Some(alert_id) = r.string(row, c_alert)? else {
-            continue;
-        };
-        let status = r.string(row, c_alert_status)?.map(|s| AlertStatus::parse_lenient(&s));
-        let product = r.string(row, c_product)?;
-        if !candidate.alerts.iter().any(|(id, _, _)| *id == alert_id) {
-            candidate.alerts.push((alert_id, status, product));
+    let c = Columns::find(&r)?;
+    let mut candidates = Vec::with_capacity(table.rows.len());
+    let mut bad = Vec::new();
+    for (i, row) in r.rows().iter().enumerate() {
+        match candidate(&r, &c, row) {
+            Ok(candidate) => candidates.push(candidate),
+            Err(error) => bad.push(BadRow {
+                incident: r
+                    .string(row, c.name)
+                    .ok()
+                    .flatten()
+                    .map(|n| n.chars().take(100).collect())
+                    .unwrap_or_else(|| format!("row {}", i + 1)),
+                number: r.integer(row, c.number).ok().flatten(),
+                error: error.to_string(),
+            }),
         }
     }
-    Ok(by_name.into_values().collect())
+    Ok((candidates, bad))
+}
+
+fn candidate(r: &Reader<'_>, c: &Columns<'_>, row: &[Value]) -> Result<Candidate, AzureError> {
+    let bad = |message: String| AzureError::Decode {
+        service: "Log Analytics",
+        message,
+    };
+    let name_text = r
+        .string(row, c.name)?
+        .ok_or_else(|| bad("the row has no IncidentName".into()))?;
+    let name = IncidentName::parse(&name_text).map_err(|e| bad(e.to_string()))?;
+    let status_text = r.string(row, c.status)?.unwrap_or_default();
+    let status = IncidentStatus::parse(&status_text).map_err(|e| bad(e.to_string()))?;
+    let flag = |column| r.boolean(row, column).map(|b| b.unwrap_or(false));
+    let mut labels = Vec::new();
+    if flag(c.closed_label)? {
+        labels.push(policy::LABEL_CLOSED.to_owned());
+    }
+    if flag(c.activated_label)? {
+        labels.push(policy::LABEL_ACTIVATED.to_owned());
+    }
+    let alerts = match r.dynamic(row, c.alerts)? {
+        Value::Array(items) => items
+            .iter()
+            .map(|item| {
+                let fields = item
+                    .as_array()
+                    .filter(|f| f.len() == 3)
+                    .ok_or_else(|| bad(format!("an alert of {name} is not [id, status, product]: {item}")))?;
+                let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+                let id = text(&fields[0]).ok_or_else(|| bad(format!("an alert of {name} has no id")))?;
+                let status = text(&fields[1]).map(|s| AlertStatus::parse_lenient(&s));
+                Ok((id, status, text(&fields[2])))
+            })
+            .collect::<Result<Vec<_>, AzureError>>()?,
+        other => return Err(bad(format!("Alerts of {name} is not an array: {other}"))),
+    };
+    Ok(Candidate {
+        name,
+        number: r.integer(row, c.number)?,
+        state: IncidentState {
+            status,
+            has_owner: flag(c.has_owner)?,
+            labels,
+        },
+        tool_changed_recently: flag(c.recent)?,
+        alerts,
+        last_alert_change: r.datetime(row, c.last_change)?,
+    })
 }
 
 #[cfg(test)]
@@ -112,102 +165,80 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn table(rows: Vec<serde_json::Value>) -> Table {
-        serde_json::from_value(json!({
-            "name": "PrimaryResult",
-            "columns": [
-                {"name": "IncidentName", "type": "string"}, {"name": "IncidentNumber", "type": "int"},
-                {"name": "IncidentStatus", "type": "string"}, {"name": "Owner", "type": "dynamic"},
-                {"name": "Labels", "type": "dynamic"}, {"name": "ToolChangedRecently", "type": "bool"},
-                {"name": "SystemAlertId", "type": "string"},
-                {"name": "AlertStatus", "type": "string"}, {"name": "AlertProductName", "type": "string"},
-                {"name": "AlertTimeGenerated", "type": "datetime"}
-            ],
-            "rows": rows
-        }))
-        .unwrap()
+    fn table(rows: Vec<Value>) -> Table {
+        let columns: Vec<Value> = queries::SYNC_CANDIDATE_COLUMNS
+            .iter()
+            .map(|(n, t)| json!({ "name": n, "type": t }))
+            .collect();
+        serde_json::from_value(json!({ "name": "PrimaryResult", "columns": columns, "rows": rows })).unwrap()
+    }
+
+    fn row(name: &str, status: &str, alerts: Value) -> Value {
+        json!([
+            name,
+            7,
+            status,
+            true,
+            true,
+            false,
+            false,
+            alerts.to_string(),
+            "2026-11-20T10:00:00Z"
+        ])
     }
 
     #[test]
-    fn rows_group_into_candidates_with_unseen_alerts_marked() {
-        let owner = "{\"objectId\":\"2046feea-040d-4a46-9e2b-91c2941bfa70\",\"email\":null,\"assignedTo\":null,\"userPrincipalName\":null}";
+    fn rows_become_candidates_with_unseen_alerts_marked() {
         let t = table(vec![
-            json!([
+            row(
                 "inc-1",
-                7,
                 "New",
-                owner,
-                "[{\"labelName\":\"x\",\"labelType\":\"User\"}]",
-                false,
-                "a1",
-                "Resolved",
-                "Azure Security Center",
-                "2026-11-20T10:00:00Z"
-            ]),
-            json!([
-                "inc-1",
-                7,
-                "New",
-                owner,
-                "[{\"labelName\":\"x\",\"labelType\":\"User\"}]",
-                false,
-                "a2",
-                "",
-                "",
-                null
-            ]),
+                json!([["a1", "Resolved", "Azure Security Center"], ["a2", "", ""]]),
+            ),
             json!([
                 "inc-2",
                 8,
                 "Active",
-                "{}",
-                "[]",
                 false,
-                "b1",
-                "InProgress",
-                "Microsoft Defender for Cloud",
-                "2026-11-20T10:00:00Z"
+                false,
+                true,
+                true,
+                json!([["b1", "InProgress", "Microsoft Defender for Cloud"]]).to_string(),
+                null
             ]),
         ]);
-        let c = candidates_from(&t).unwrap();
+        let (c, bad) = candidates_from(&t).unwrap();
+        assert!(bad.is_empty());
         assert_eq!(c.len(), 2);
         assert!(c[0].state.has_owner);
-        assert_eq!(c[0].state.labels, vec!["x".to_owned()]);
+        assert_eq!(c[0].state.labels, vec![policy::LABEL_CLOSED.to_owned()]);
         assert_eq!(c[0].alerts[1], ("a2".to_owned(), None, None));
+        assert!(c[0].last_alert_change.is_some());
         assert_eq!(c[1].state.status, IncidentStatus::Active);
+        assert_eq!(c[1].state.labels, vec![policy::LABEL_ACTIVATED.to_owned()]);
+        assert!(c[1].tool_changed_recently);
         assert_eq!(c[1].alerts[0].1, Some(AlertStatus::InProgress));
     }
 
     #[test]
-    fn malformed_rows_are_errors_not_guesses() {
-        let t = table(vec![json!([
-            "../etc",
-            1,
-            "New",
-            "{}",
-            "[]",
-            false,
-            "a",
-            "New",
-            "Azure Security Center",
-            null
-        ])]);
-        assert!(candidates_from(&t).is_err());
-        let t = table(vec![json!([
-            "inc",
-            1,
-            "Paused",
-            "{}",
-            "[]",
-            false,
-            "a",
-            "New",
-            "Azure Security Center",
-            null
-        ])]);
-        assert!(candidates_from(&t).is_err());
+    fn a_bad_row_is_that_incidents_failure_and_a_bad_column_fails_the_answer() {
+        let good = json!([["a", "New", "Azure Security Center"]]);
+        let t = table(vec![
+            row("../etc", "New", good.clone()),
+            row("inc-ok", "New", good.clone()),
+            row("inc-paused", "Paused", good.clone()),
+            row("inc-alerts", "New", json!([["only-id"]])),
+            json!([null, 3, "New", false, false, false, false, good.to_string(), null]),
+        ]);
+        let (c, bad) = candidates_from(&t).unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].name.as_str(), "inc-ok");
+        let names: Vec<&str> = bad.iter().map(|b| b.incident.as_str()).collect();
+        assert_eq!(names, ["../etc", "inc-paused", "inc-alerts", "row 5"]);
+        assert!(bad[1].error.contains("Paused"), "{}", bad[1].error);
+        assert_eq!(bad[3].number, Some(3));
         let mut t = table(vec![]);
-        t.columns.retain(|c| c.name != "AlertStatus");
-        assert!(candidates_from(&t).unwrap_err().to_string().contains("AlertStatus"));
+        t.columns.retain(|c| c.name != "Alerts");
+        assert!(candidates_from(&t).unwrap_err().to_string().contains("Alerts"));
     }
 }

@@ -24,7 +24,7 @@ use std::{
     time::Duration,
 };
 
-pub use candidates::{Candidate, candidates_from};
+pub use candidates::{BadRow, Candidate, candidates_from};
 pub use report::{Action, IncidentReport, RunSummary};
 
 use crate::{
@@ -94,7 +94,17 @@ pub struct Engine {
     comments_seen: Arc<Mutex<HashSet<String>>>,
     /// Becomes `true` when the host stops the process (SIGTERM).
     stop: tokio::sync::watch::Receiver<bool>,
+    /// How many parts the last run had to split the candidate query into (1: none).
+    partitions: Arc<std::sync::atomic::AtomicU32>,
+    /// Incidents the last runs read fresh and left as they were although the logs said to act:
+    /// they go to the end of the next run's queue.
+    stuck: Arc<Mutex<HashSet<String>>>,
 }
+
+/// Most parts the candidate query is split into before the run gives up.
+pub const MAX_PARTITIONS: u32 = 1024;
+/// Most incidents remembered as stuck.
+const MAX_STUCK: usize = 100_000;
 
 /// How long incidents in flight may take to finish once the host stops the process: the host
 /// waits a little longer before it kills it, and the process must be gone within 20 s.
@@ -113,6 +123,8 @@ impl Engine {
             calls: Arc::default(),
             comments_seen: Arc::default(),
             stop: tokio::sync::watch::channel(false).1,
+            partitions: Arc::new(std::sync::atomic::AtomicU32::new(1)),
+            stuck: Arc::default(),
         }
     }
 

@@ -73,8 +73,13 @@ pub struct IncidentReport {
 
 impl IncidentReport {
     pub(crate) fn new(incident: &IncidentName, number: Option<i64>) -> Self {
+        Self::named(incident.to_string(), number)
+    }
+
+    /// A report on an incident known only by the text that names it (a row that cannot be read).
+    pub(crate) fn named(incident: String, number: Option<i64>) -> Self {
         Self {
-            incident: incident.to_string(),
+            incident,
             incident_number: number,
             status_before: None,
             status_after: None,

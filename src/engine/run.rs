@@ -1,18 +1,19 @@
 //! One reconciliation run: the candidate query, then each candidate synced on its own within
 //! the run's time budget.
 
-use std::time::Duration;
+use std::{collections::VecDeque, sync::atomic::Ordering, time::Duration};
 
 use futures::StreamExt;
 
 use super::{
-    CONCURRENCY, Candidate, Engine, IncidentReport, RunSummary, candidates_from,
+    CONCURRENCY, Candidate, Engine, IncidentReport, MAX_PARTITIONS, MAX_STUCK, RunSummary,
+    candidates::{BadRow, candidates_from},
     report::{Action, log_report},
 };
 use crate::{
     azure::AzureError,
     policy::{self, AlertState, Decision},
-    queries,
+    queries::{self, Partition},
 };
 
 impl Engine {
@@ -24,16 +25,8 @@ impl Engine {
         // instead of being cut off mid-sync.
         let start_cutoff = deadline - (self.options.run_budget / 4).min(Duration::from_secs(30));
         tracing::info!(run_id = %summary.run_id, dry_run = self.options.dry_run, lookback_days = self.options.lookback_days, "run started");
-        let query = queries::sync_candidates(self.options.lookback_days);
-        self.calls.add("query");
         let answer = tokio::select! {
-            answer = tokio::time::timeout_at(deadline, self.logs.query(&query)) => match answer {
-                Ok(answer) => answer,
-                Err(_) => Err(AzureError::Transport {
-                    service: "Log Analytics",
-                    message: "no answer within the run's time budget (SYNC_RUN_BUDGET_SECONDS)".into(),
-                }),
-            },
+            answer = self.query_workspace(deadline) => answer,
             () = self.stopping() => {
                 tracing::warn!(run_id = %summary.run_id, "run stopped before the candidate query answered: the host is stopping this process (SIGTERM); nothing was changed");
                 summary.stopped = true;
@@ -42,9 +35,8 @@ impl Engine {
                 return summary;
             }
         };
-        // `None`: the documented 204 of a workspace with no data, so no candidates.
-        let candidates = match answer.and_then(|t| t.map_or(Ok(Vec::new()), |t| candidates_from(&t))) {
-            Ok(c) => c,
+        let (mut candidates, bad_rows) = match answer {
+            Ok(answer) => answer,
             Err(e) => {
                 tracing::error!(run_id = %summary.run_id, error = %e, "run failed: the candidate query did not complete; nothing was changed");
                 summary.error = Some(format!("candidate query failed: {e}"));
@@ -53,7 +45,17 @@ impl Engine {
                 return summary;
             }
         };
-        summary.scanned = candidates.len();
+        for bad in &bad_rows {
+            tracing::error!(run_id = %summary.run_id, incident = %bad.incident, error = %bad.error, "incident not synced: its row of the candidate query cannot be read");
+        }
+        // Backlogs are worked through oldest alert change first, and incidents that stayed as they
+        // were after a fresh read (an alert only the REST API shows as New) go last, so a run
+        // that stops at its budget has made progress on the others.
+        {
+            let stuck = self.stuck.lock().map(|s| s.clone()).unwrap_or_default();
+            candidates.sort_by_cached_key(|c| (stuck.contains(c.name.as_str()), c.last_alert_change, c.number));
+        }
+        summary.scanned = candidates.len() + bad_rows.len();
         let run_id = summary.run_id.clone();
         let reports: Vec<IncidentReport> = futures::stream::iter(candidates)
             .map(|candidate| {
@@ -92,6 +94,12 @@ impl Engine {
             .collect()
             .await;
         summary.incidents = reports;
+        summary.incidents.extend(bad_rows.into_iter().map(|bad| {
+            let mut r = IncidentReport::named(bad.incident, bad.number)
+                .failed(format!("its row of the candidate query cannot be read: {}", bad.error));
+            r.reason = "bad-row".into();
+            r
+        }));
         summary.stopped = self.is_stopping();
         summary.calls = self.calls.take();
         summary.finish();
@@ -130,6 +138,30 @@ impl Engine {
             })
             .collect();
         let all_seen = seen.len() == candidate.alerts.len();
+        let snapshot_acts = !matches!(
+            policy::decide(&candidate.state, &seen, self.options.policy),
+            Decision::Leave(_)
+        );
+        let report = self.sync_candidate_inner(candidate, seen, all_seen).await;
+        if let Ok(mut stuck) = self.stuck.lock() {
+            // The logs said to act, the fresh read said to wait: this one may wait run after run.
+            if snapshot_acts && report.action == Action::Unchanged {
+                if stuck.len() < MAX_STUCK {
+                    stuck.insert(candidate.name.to_string());
+                }
+            } else {
+                stuck.remove(candidate.name.as_str());
+            }
+        }
+        report
+    }
+
+    async fn sync_candidate_inner(
+        &self,
+        candidate: &Candidate,
+        seen: Vec<AlertState>,
+        all_seen: bool,
+    ) -> IncidentReport {
         // One of this tool's recent changes (the logs may already show it Closed): read it once per
         // process and make sure its audit comment exists, whatever the snapshot says.
         let check = format!("checked/{}/{}", candidate.name, candidate.state.status);
@@ -162,5 +194,50 @@ impl Engine {
             None,
         )
         .await
+    }
+}
+
+impl Engine {
+    /// Queries every partition of the workspace: first the split the last run needed (the whole
+    /// workspace at first), then, for each part whose answer came back truncated
+    /// (`E_QUERY_RESULT_SET_TOO_LARGE`), its two halves. Nothing is decided from a truncated
+    /// answer; the run fails only if a part cannot be split further.
+    async fn query_workspace(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> Result<(Vec<Candidate>, Vec<BadRow>), AzureError> {
+        let count = self.partitions.load(Ordering::Relaxed).max(1);
+        let mut pending: VecDeque<Partition> = (0..count).map(|index| Partition { count, index }).collect();
+        let (mut candidates, mut bad_rows) = (Vec::new(), Vec::new());
+        while let Some(part) = pending.pop_front() {
+            let query = queries::sync_candidates(self.options.lookback_days, part);
+            self.calls.add("query");
+            let answer = match tokio::time::timeout_at(deadline, self.logs.query(&query)).await {
+                Ok(answer) => answer,
+                Err(_) => Err(AzureError::Transport {
+                    service: "Log Analytics",
+                    message: "no answer within the run's time budget (SYNC_RUN_BUDGET_SECONDS)".into(),
+                }),
+            };
+            match answer {
+                // The documented 204 of a workspace with no data: no candidates.
+                Ok(None) => {}
+                Ok(Some(table)) => {
+                    let (c, b) = candidates_from(&table)?;
+                    candidates.extend(c);
+                    bad_rows.extend(b);
+                }
+                Err(e) if e.is_result_too_large() => {
+                    let Some(halves) = part.halves().filter(|h| h[0].count <= MAX_PARTITIONS) else {
+                        return Err(e);
+                    };
+                    tracing::warn!(partition = %part, parts = halves[0].count, "the candidate query's answer was too large and was cut by Log Analytics; nothing is decided from it, its two halves are queried instead");
+                    self.partitions.fetch_max(halves[0].count, Ordering::Relaxed);
+                    pending.extend(halves);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((candidates, bad_rows))
     }
 }

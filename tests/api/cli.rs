@@ -78,7 +78,10 @@ async fn query_prints_the_exact_text_sent() {
         .unwrap();
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
-    assert_eq!(text, dfc_sentinel_sync::queries::sync_candidates(7));
+    assert_eq!(
+        text,
+        dfc_sentinel_sync::queries::sync_candidates(7, dfc_sentinel_sync::queries::Partition::WHOLE)
+    );
 }
 
 #[tokio::test]

@@ -10,5 +10,6 @@ mod platform;
 mod protocol;
 mod reference;
 mod reliability;
+mod scale;
 mod timer;
 mod webhook;

@@ -77,10 +77,12 @@ async fn an_alert_attached_between_read_and_write_is_read_again_after_the_409() 
 async fn the_webhook_sees_an_alert_attached_between_its_read_and_its_write() {
     let app = spawn_app().await;
     let (name, _) = app.seed("New", &[("Dismissed", DFC, 1)]);
-    app.sim.attach_after_next_get(&name, new_dfc_alert());
+    // The webhook reads the alerts after the incident; the new alert joins right after that.
+    app.sim.attach_after_next_alerts_list(&name, new_dfc_alert());
     let reply = app.post_webhook(&json!({ "incidentId": name })).await;
     assert_eq!(reply.status, 200);
-    assert_eq!(body(&reply)["reason"], "alerts-pending");
+    let reply = body(&reply);
+    assert_eq!(reply["reason"], "alerts-pending", "{reply:#}");
     assert_eq!(app.incident(&name).status, "New");
 }
 

@@ -284,7 +284,7 @@ async fn a_partial_query_result_fails_the_run_and_writes_nothing() {
     let (name, _) = app.seed("New", &[("Resolved", DFC, 1)]);
     app.sim.inject(Fault {
         target: FaultTarget::Query,
-        kind: FaultKind::PartialError,
+        kind: FaultKind::PartialFailure,
         times: 1,
     });
     let invocation = app.run_timer().await;

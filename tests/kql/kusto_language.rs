@@ -1,10 +1,12 @@
 //! Kusto.Language: the product query is valid KQL against the real table schemas and returns
 //! the columns `engine::candidates_from` reads, with the types the simulator declares.
 
-use crate::oracles::{kusto_check, product_query};
+use dfc_sentinel_sync::queries::Partition;
+
+use crate::oracles::{kusto_check, product_query, product_query_part};
 
 /// The result schema the decoder (`engine::candidates_from`) reads, in query order.
-pub const EXPECTED_COLUMNS: [(&str, &str); 10] = dfc_sentinel_sync::queries::SYNC_CANDIDATE_COLUMNS;
+pub const EXPECTED_COLUMNS: [(&str, &str); 9] = dfc_sentinel_sync::queries::SYNC_CANDIDATE_COLUMNS;
 
 fn expected() -> Vec<(String, String)> {
     EXPECTED_COLUMNS
@@ -17,6 +19,13 @@ fn expected() -> Vec<(String, String)> {
 fn product_query_has_no_error_diagnostics() {
     for days in [1, 30, 365] {
         let report = kusto_check(&product_query(days));
+        let part = Partition { count: 8, index: 5 };
+        let split = kusto_check(&product_query_part(days, part));
+        assert!(
+            split.errors().is_empty(),
+            "Kusto.Language rejects the product query for part {part}: {:#?}",
+            split.diagnostics
+        );
         assert!(
             report.errors().is_empty(),
             "Kusto.Language rejects the product query for {days} days: {:#?}",
@@ -56,7 +65,11 @@ fn checker_reports_an_unknown_column() {
 fn checker_reports_a_column_of_the_wrong_table_and_a_type_change() {
     // SecurityAlert has no AlertIds; comparing a datetime with a string is a type error.
     let good = product_query(30);
-    let wrong_table = good.replacen("SecurityIncident\n    | summarize", "SecurityAlert\n    | summarize", 1);
+    let wrong_table = good.replacen(
+        "SecurityIncident\n| where IncidentNumber",
+        "SecurityAlert\n| where IncidentNumber",
+        1,
+    );
     assert_ne!(wrong_table, good, "the mutation no longer applies; update this test");
     assert!(
         !kusto_check(&wrong_table).errors().is_empty(),

@@ -1,6 +1,7 @@
 //! Locating and driving the two offline engines. Paths are relative to the crate root; a missing
 //! tool is a test failure that names the fix.
 
+use dfc_sentinel_sync::queries::Partition;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -24,7 +25,12 @@ fn require(path: PathBuf, what: &str) -> PathBuf {
 
 /// The product query for a lookback of `days`, exactly as the product sends it.
 pub fn product_query(days: u32) -> String {
-    dfc_sentinel_sync::queries::sync_candidates(days)
+    product_query_part(days, Partition::WHOLE)
+}
+
+/// The product's query over one part of the workspace, as a run that had to split sends it.
+pub fn product_query_part(days: u32, part: Partition) -> String {
+    dfc_sentinel_sync::queries::sync_candidates(days, part)
 }
 
 /// One diagnostic from Kusto.Language.

@@ -14,7 +14,9 @@ use serde_json::{Value, json};
 
 use crate::generate::{self, Generated};
 use crate::kusto_language::EXPECTED_COLUMNS;
-use crate::oracles::{DuckdbAnswer, duckdb_query, product_query};
+use dfc_sentinel_sync::queries::Partition;
+
+use crate::oracles::{DuckdbAnswer, duckdb_query, product_query, product_query_part};
 
 /// Which engine a value came from: the engines have different known gaps.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -53,29 +55,52 @@ fn parse_datetime(engine: Engine, s: &str) -> Result<DateTime<Utc>, String> {
     Ok(chrono::SubsecRound::trunc_subsecs(t, 7))
 }
 
+/// The `Alerts` list in a comparable form: make_list's order is unspecified in Kusto, so the
+/// entries are sorted; duckdb-kql's documented gap (an unmatched `leftouter` string is null
+/// where Kusto gives "") is closed by reading null as "" inside an entry.
+fn normalise_alerts(engine: Engine, list: Value) -> Result<Value, String> {
+    let Value::Array(items) = list else {
+        return Err(format!("Alerts is not an array: {list}"));
+    };
+    let mut entries = items
+        .into_iter()
+        .map(|item| match item {
+            Value::Array(fields) if fields.len() == 3 => Ok(Value::Array(
+                fields
+                    .into_iter()
+                    .map(|f| match f {
+                        Value::Null if engine == Engine::DuckdbKql => Value::String(String::new()),
+                        other => other,
+                    })
+                    .collect(),
+            )),
+            other => Err(format!("an Alerts entry is not [id, status, product]: {other}")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    entries.sort_by_key(|e| e.to_string());
+    Ok(Value::Array(entries))
+}
+
 /// One result row, normalised so equal meanings compare equal. Strict where the engines agree
-/// on representation; the only leniency is duckdb-kql's documented gap (unmatched `leftouter`
-/// string columns are null where Kusto returns "").
+/// on representation; the only leniencies are in [`normalise_alerts`].
 fn normalise(engine: Engine, row: &[Value]) -> Result<String, String> {
     if row.len() != EXPECTED_COLUMNS.len() {
         return Err(format!("{} values, expected {}", row.len(), EXPECTED_COLUMNS.len()));
     }
-    let unmatched = row[9].is_null();
     let mut out = serde_json::Map::new();
     for ((name, ty), value) in EXPECTED_COLUMNS.iter().zip(row) {
         let v = match (*ty, value) {
             ("string", Value::String(s)) => Value::String(s.clone()),
-            // duckdb-kql gap: null for an unmatched right side; Kusto (and the simulator) give "".
-            ("string", Value::Null)
-                if engine == Engine::DuckdbKql && unmatched && matches!(*name, "AlertStatus" | "AlertProductName") =>
-            {
-                Value::String(String::new())
-            }
             ("int", Value::Number(n)) if n.is_i64() => Value::Number(n.clone()),
             ("bool", Value::Bool(b)) => Value::Bool(*b),
             // Query API and duckdb-kql both hand dynamic values over as JSON text.
             ("dynamic", Value::String(s)) => {
-                serde_json::from_str::<Value>(s).map_err(|e| format!("{name}: not JSON ({e}): {s:?}"))?
+                let v = serde_json::from_str::<Value>(s).map_err(|e| format!("{name}: not JSON ({e}): {s:?}"))?;
+                if *name == "Alerts" {
+                    normalise_alerts(engine, v)?
+                } else {
+                    v
+                }
             }
             ("datetime", Value::String(s)) => Value::String(
                 parse_datetime(engine, s)
@@ -197,6 +222,8 @@ struct Coverage {
     delayed: usize,
     owned: usize,
     recent_tool_changes: usize,
+    tool_labels: usize,
+    partitions: usize,
 }
 
 impl Coverage {
@@ -211,18 +238,27 @@ impl Coverage {
         }
         for r in rows {
             self.rows += 1;
-            if r[9].is_null() {
-                self.unmatched_rows += 1;
-            }
-            if r[5] == Value::Bool(true) {
+            if r[6] == Value::Bool(true) {
                 self.recent_tool_changes += 1;
             }
-            if r[3].as_str().is_some_and(|s| s.contains("@contoso")) {
+            if r[4] == Value::Bool(true) || r[5] == Value::Bool(true) {
+                self.tool_labels += 1;
+            }
+            if r[3] == Value::Bool(true) {
                 self.owned += 1;
             }
             self.incident_statuses.insert(r[2].as_str().unwrap_or("?").to_string());
-            self.alert_statuses.insert(r[7].as_str().unwrap_or("?").to_string());
-            self.products.insert(r[8].as_str().unwrap_or("?").to_string());
+            let alerts: Value = r[7]
+                .as_str()
+                .and_then(|s| serde_json::from_str(s).ok())
+                .unwrap_or_default();
+            for a in alerts.as_array().into_iter().flatten() {
+                if a[1] == "" {
+                    self.unmatched_rows += 1;
+                }
+                self.alert_statuses.insert(a[1].as_str().unwrap_or("?").to_string());
+                self.products.insert(a[2].as_str().unwrap_or("?").to_string());
+            }
         }
     }
 
@@ -235,6 +271,8 @@ impl Coverage {
             && c.lookbacks.len() == generate::LOOKBACKS.len()
             && c.delayed > 0
             && c.recent_tool_changes > 0
+            && c.tool_labels > 0
+            && c.partitions >= c.cases / 3
             && ["New", "Active", "Closed"]
                 .iter()
                 .all(|s| c.incident_statuses.contains(*s))
@@ -276,84 +314,98 @@ async fn simulator_answers_the_product_query_like_duckdb_kql() {
             .await
             .expect("start the simulator");
         let generated = generate::populate(&sim, seed);
-        let query = product_query(generated.lookback_days);
-        let (incidents, alerts) = sim.table_rows();
-        assert_no_ties(seed, &incidents, &alerts);
-        let (sim_columns, sim_rows) = simulator_answer(&http, &sim, &query).await;
-        let now = Utc::now();
-        // The rows visible to the query must be the rows handed to duckdb-kql.
-        assert_eq!(
-            sim.table_rows(),
-            (incidents.clone(), alerts.clone()),
-            "seed {seed}: table rows changed while querying"
-        );
-        let request = json!({
-            "incidents": incidents,
-            "alerts": alerts,
-            "query": query,
-            "now": now.to_rfc3339_opts(SecondsFormat::Micros, true),
-        });
-        let duck = tokio::task::block_in_place(|| duckdb_query(&request));
-        coverage.add(&generated, &sim_rows);
+        // The whole workspace, and one part of it as a run that had to split would ask.
+        let part = Partition {
+            count: 2 + (seed % 3) as u32,
+            index: (seed % 2) as u32,
+        };
+        let queries = [
+            product_query(generated.lookback_days),
+            product_query_part(generated.lookback_days, part),
+        ];
+        for (which, query) in queries.into_iter().enumerate() {
+            let (incidents, alerts) = sim.table_rows();
+            assert_no_ties(seed, &incidents, &alerts);
+            let (sim_columns, sim_rows) = simulator_answer(&http, &sim, &query).await;
+            let now = Utc::now();
+            // The rows visible to the query must be the rows handed to duckdb-kql.
+            assert_eq!(
+                sim.table_rows(),
+                (incidents.clone(), alerts.clone()),
+                "seed {seed}: table rows changed while querying"
+            );
+            let request = json!({
+                "incidents": incidents,
+                "alerts": alerts,
+                "query": query,
+                "now": now.to_rfc3339_opts(SecondsFormat::Micros, true),
+            });
+            let duck = tokio::task::block_in_place(|| duckdb_query(&request));
+            if which == 0 {
+                coverage.add(&generated, &sim_rows);
+            } else if !sim_rows.is_empty() {
+                coverage.partitions += 1;
+            }
 
-        let report = |problem: String, duck_rows: Option<&DuckdbAnswer>| {
-            let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("kql-seed-{seed}.json"));
-            let _ = std::fs::write(&path, format!("{request}\n"));
-            format!(
-                "seed {seed} ({generated:?}): {problem}\n  simulator rows ({}):\n{}\n  duckdb-kql rows ({}):\n{}\n  oracle request: {}",
-                sim_rows.len(),
-                sim_rows
-                    .iter()
-                    .map(|r| format!("    {}", Value::from(r.clone())))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-                duck_rows.map_or(0, |d| d.rows.len()),
-                duck_rows
-                    .map(|d| d
-                        .rows
+            let report = |problem: String, duck_rows: Option<&DuckdbAnswer>| {
+                let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("kql-seed-{seed}.json"));
+                let _ = std::fs::write(&path, format!("{request}\n"));
+                format!(
+                    "seed {seed} ({generated:?}, query {which}): {problem}\n  simulator rows ({}):\n{}\n  duckdb-kql rows ({}):\n{}\n  oracle request: {}",
+                    sim_rows.len(),
+                    sim_rows
                         .iter()
                         .map(|r| format!("    {}", Value::from(r.clone())))
                         .collect::<Vec<_>>()
-                        .join("\n"))
-                    .unwrap_or_default(),
-                path.display(),
-            )
-        };
+                        .join("\n"),
+                    duck_rows.map_or(0, |d| d.rows.len()),
+                    duck_rows
+                        .map(|d| d
+                            .rows
+                            .iter()
+                            .map(|r| format!("    {}", Value::from(r.clone())))
+                            .collect::<Vec<_>>()
+                            .join("\n"))
+                        .unwrap_or_default(),
+                    path.display(),
+                )
+            };
 
-        let duck = match duck {
-            Ok(d) => d,
-            Err(e) => {
-                failures.push(report(format!("duckdb-kql could not run the query: {e}"), None));
+            let duck = match duck {
+                Ok(d) => d,
+                Err(e) => {
+                    failures.push(report(format!("duckdb-kql could not run the query: {e}"), None));
+                    continue;
+                }
+            };
+            if sim_columns != expected_columns() {
+                failures.push(report(format!("simulator columns {sim_columns:?}"), Some(&duck)));
                 continue;
             }
-        };
-        if sim_columns != expected_columns() {
-            failures.push(report(format!("simulator columns {sim_columns:?}"), Some(&duck)));
-            continue;
-        }
-        if duck.columns != expected_columns() {
-            failures.push(report(format!("duckdb-kql columns {:?}", duck.columns), Some(&duck)));
-            continue;
-        }
-        let (s, d) = match (
-            normalise_all(Engine::Simulator, &sim_rows),
-            normalise_all(Engine::DuckdbKql, &duck.rows),
-        ) {
-            (Ok(s), Ok(d)) => (s, d),
-            (Err(e), _) | (_, Err(e)) => {
-                failures.push(report(format!("unexpected value: {e}"), Some(&duck)));
+            if duck.columns != expected_columns() {
+                failures.push(report(format!("duckdb-kql columns {:?}", duck.columns), Some(&duck)));
                 continue;
             }
-        };
-        if s != d {
-            let only_sim: Vec<&String> = s.iter().filter(|r| !d.contains(r)).collect();
-            let only_duck: Vec<&String> = d.iter().filter(|r| !s.contains(r)).collect();
-            failures.push(report(
+            let (s, d) = match (
+                normalise_all(Engine::Simulator, &sim_rows),
+                normalise_all(Engine::DuckdbKql, &duck.rows),
+            ) {
+                (Ok(s), Ok(d)) => (s, d),
+                (Err(e), _) | (_, Err(e)) => {
+                    failures.push(report(format!("unexpected value: {e}"), Some(&duck)));
+                    continue;
+                }
+            };
+            if s != d {
+                let only_sim: Vec<&String> = s.iter().filter(|r| !d.contains(r)).collect();
+                let only_duck: Vec<&String> = d.iter().filter(|r| !s.contains(r)).collect();
+                failures.push(report(
                 format!(
                     "answers differ\n  only in the simulator's answer: {only_sim:#?}\n  only in duckdb-kql's answer: {only_duck:#?}"
                 ),
                 Some(&duck),
             ));
+            }
         }
     }
     assert!(

@@ -12,7 +12,8 @@ Run with .oracles/venv/bin/python. One long-running process answers many request
           {"ok": true,  "columns": [{"name", "type"}], "rows": [[value, ...], ...]}
           {"ok": false, "error": "<kind>: <message>"}
           datetimes come back as "YYYY-MM-DD HH:MM:SS[.fffffffff]" (UTC, DuckDB's text form),
-          dynamic values as JSON text, other values as JSON scalars.
+          dynamic values (JSON, and lists such as make_list's JSON[]) as JSON text, other values
+          as JSON scalars.
 
 The tables are created once, and their rows replaced for every request, with every column and type of tools/kql/tables.json
 (the same schema check.js declares): string -> VARCHAR, int -> INTEGER, long -> BIGINT,
@@ -113,7 +114,7 @@ def answer(con, duckdb_kql, kusto_type, tables: dict, request: dict) -> dict:
     types = [str(t) for t in rel.types]
     # Datetimes and JSON as text in SQL, so no precision is lost on the way to Python.
     select = ", ".join(
-        f'CAST("{n}" AS VARCHAR) AS "{n}"' if (t.startswith("TIMESTAMP") or t == "JSON") else f'"{n}"'
+        f'CAST("{n}" AS VARCHAR) AS "{n}"' if (t.startswith("TIMESTAMP") or t.startswith("JSON")) else f'"{n}"'
         for n, t in zip(names, types)
     )
     rows = [list(r) for r in rel.query("oracle_result", f"SELECT {select} FROM oracle_result").fetchall()]

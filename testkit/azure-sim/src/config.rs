@@ -22,6 +22,10 @@ pub struct SimConfig {
     /// ARM throttling: token buckets per operation class, 429 + `Retry-After` when empty.
     /// `None` (the default) never throttles.
     pub arm_throttle: Option<ArmThrottle>,
+    /// Most records one query answer holds: a larger result is cut to this many rows and carries
+    /// the `PartialError` (`E_QUERY_RESULT_SET_TOO_LARGE`) the real service sends past its
+    /// 500,000-record limit. `None` (the default) never truncates.
+    pub query_record_limit: Option<usize>,
 }
 
 /// ARM's per-principal token buckets (see `crate::throttle`): one bucket for reads (`GET`) and one
@@ -61,6 +65,7 @@ impl Default for SimConfig {
             token_lifetime_secs: 3600,
             latency: Duration::ZERO,
             arm_throttle: None,
+            query_record_limit: None,
         }
     }
 }

@@ -42,8 +42,13 @@ pub enum FaultKind {
     },
     /// Wait, then answer normally.
     Delay(Duration),
-    /// Query only: 200 with the real tables plus the recorded `PartialError` object.
+    /// Query only: 200 with the real tables plus the recorded `PartialError` object (its inner
+    /// error is the result-size limit, `E_QUERY_RESULT_SET_TOO_LARGE`).
     PartialError,
+    /// Query only: 200 with the real tables plus a `PartialError` that is not about size: the
+    /// engine ran short of memory on part of the data (Kusto's documented partial query failure
+    /// `E_LOW_MEMORY_CONDITION`, "Query execution lacks memory resources to complete (80DA0007)").
+    PartialFailure,
     /// Query: the recorded 504 GatewayTimeout body; elsewhere a generic 504.
     GatewayTimeout,
     /// Wait, then close the connection without answering.

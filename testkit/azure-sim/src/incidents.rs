@@ -379,5 +379,6 @@ pub(crate) fn alerts(sim: &Inner, req: &Req, name: &str) -> Response {
             })
             .collect()
     };
+    sim.lock().apply_changes_after_alerts(name);
     page(sim, req, items, sim.config.alerts_page_size, "")
 }

@@ -157,6 +157,44 @@ impl AzureSim {
         id
     }
 
+    /// Race helper: creates an alert now and attaches it right after the next alert list of
+    /// `incident` is answered: the caller's list is then older than the incident it writes.
+    pub fn attach_after_next_alerts_list(&self, incident: &str, seed: AlertSeed) -> String {
+        let mut state = self.inner.lock();
+        let id = state.add_alert(seed);
+        for row in state.tables.alerts.iter_mut().filter(|r| r.system_alert_id == id) {
+            row.held = true;
+        }
+        state
+            .after_alerts
+            .entry(incident.to_string())
+            .or_default()
+            .push(state::AfterGet::Attach(id.clone()));
+        id
+    }
+
+    /// Appends a SecurityIncident row that copies `incident`'s latest row with another `Status`
+    /// and, if given, another `IncidentName`: the values a table can hold that the REST API's
+    /// enums do not (a status added by a later service version, a name that is not an id).
+    /// The REST state is not touched. Panics on an unknown incident.
+    pub fn write_odd_incident_row(&self, incident: &str, status: &str, name: Option<&str>) {
+        let mut state = self.inner.lock();
+        let mut row = state
+            .tables
+            .incidents
+            .iter()
+            .rev()
+            .find(|r| r.incident_name == incident)
+            .unwrap_or_else(|| panic!("azure-sim: unknown incident {incident}"))
+            .clone();
+        row.status = status.to_string();
+        if let Some(name) = name {
+            row.incident_name = name.to_string();
+        }
+        row.time_generated = timefmt::now();
+        state.tables.incidents.push(row);
+    }
+
     /// Ingests the rows held back by [`AzureSim::attach_alert`]: queries see them from now on.
     pub fn ingest_held_rows(&self) {
         self.inner.lock().ingest_held_rows();
@@ -187,6 +225,11 @@ impl AzureSim {
         let throttle = self.inner.throttle.as_ref()?;
         let mut t = throttle.lock().unwrap_or_else(|e| e.into_inner());
         Some(t.available(std::time::Instant::now()))
+    }
+
+    /// The `Prefer` header of every query request so far ("" when absent).
+    pub fn query_prefer_headers(&self) -> Vec<String> {
+        self.inner.lock().query_prefer.clone()
     }
 
     /// Forgets the request log.
@@ -228,8 +271,12 @@ impl AzureSim {
         (incidents, alerts)
     }
 
-    /// The exact query text the product sends for a lookback of `days`, for tests and demos.
+    /// The exact query text the product sends for a lookback of `days` over the whole
+    /// workspace (one partition), for tests and demos.
     pub fn sync_query(days: u32) -> String {
-        format!("let lookback = {days}d;\n{}", query::SYNC_QUERY)
+        format!(
+            "let lookback = {days}d;\nlet partitions = 1;\nlet partition = 0;\n{}",
+            query::SYNC_QUERY
+        )
     }
 }

@@ -5,6 +5,7 @@
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use crate::fault::FaultKind;
 use crate::identity::{self, TokenError};
 use crate::query;
 use crate::server::{Inner, Req, empty_ok, json_response};
@@ -31,6 +32,26 @@ fn syntax_error() -> Response {
     )
 }
 
+/// The `PartialError` a truncated answer carries: past 500,000 records (or 64 MB) the service
+/// cuts the result and says so with `E_QUERY_RESULT_SET_TOO_LARGE` (Kusto query limits,
+/// https://aka.ms/kustoquerylimits; the shape is the recorded partial error's).
+fn too_many_records(limit: usize) -> Value {
+    json!({
+        "code": "PartialError",
+        "message": "There were some errors when processing your query.",
+        "details": [{
+            "code": "EngineError",
+            "message": "Something went wrong processing your query on the server.",
+            "innererror": {
+                "code": "-2133196797",
+                "message": format!("Query result set has exceeded the internal record count limit {limit} (E_QUERY_RESULT_SET_TOO_LARGE; see https://aka.ms/kustoquerylimits)"),
+                "severity": 2,
+                "severityName": "Error"
+            }
+        }]
+    })
+}
+
 /// Recorded `PartialError` object added to a 200 answer by the `PartialError` fault.
 fn partial_error() -> Value {
     json!({
@@ -49,8 +70,27 @@ fn partial_error() -> Value {
     })
 }
 
-/// Answers a query request; `partial` adds the PartialError object to a successful answer.
-pub(crate) fn query(sim: &Inner, req: &Req, partial: bool) -> Response {
+/// A `PartialError` that is not about the result's size (see `FaultKind::PartialFailure`).
+fn low_memory() -> Value {
+    json!({
+        "code": "PartialError",
+        "message": "There were some errors when processing your query.",
+        "details": [{
+            "code": "EngineError",
+            "message": "Something went wrong processing your query on the server.",
+            "innererror": {
+                "code": "-2133196793",
+                "message": "Query execution lacks memory resources to complete (80DA0007): Partial query failure: Low memory condition (E_LOW_MEMORY_CONDITION)",
+                "severity": 2,
+                "severityName": "Error"
+            }
+        }]
+    })
+}
+
+/// Answers a query request; `partial` (a `PartialError` or `PartialFailure` fault) adds its
+/// error object to a successful answer.
+pub(crate) fn query(sim: &Inner, req: &Req, partial: Option<&FaultKind>) -> Response {
     let segs: Vec<&str> = req.path.trim_matches('/').split('/').collect();
     let [v1, workspaces, workspace_id, op] = segs.as_slice() else {
         return path_not_found();
@@ -101,16 +141,28 @@ pub(crate) fn query(sim: &Inner, req: &Req, partial: bool) -> Response {
             None => return syntax_error(),
         }
     };
-    let Some(lookback_days) = query::recognise(&text) else {
+    let Some(params) = query::recognise(&text) else {
         return syntax_error();
     };
-    let rows = {
-        let state = sim.lock();
-        query::evaluate(&state.tables, timefmt::now(), sim.config.ingestion_delay, lookback_days)
+    let mut rows = {
+        let mut state = sim.lock();
+        state
+            .query_prefer
+            .push(req.header("prefer").unwrap_or_default().to_owned());
+        query::evaluate(&state.tables, timefmt::now(), sim.config.ingestion_delay, params)
     };
+    let truncated = sim.config.query_record_limit.filter(|&limit| rows.len() > limit);
+    if let Some(limit) = truncated {
+        rows.truncate(limit);
+    }
     let mut body = query::encode(&rows);
-    if partial {
-        body["error"] = partial_error();
+    if let Some(limit) = truncated {
+        body["error"] = too_many_records(limit);
+    } else if let Some(kind) = partial {
+        body["error"] = match kind {
+            FaultKind::PartialFailure => low_memory(),
+            _ => partial_error(),
+        };
     }
     json_response(200, &body)
 }

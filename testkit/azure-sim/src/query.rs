@@ -1,49 +1,80 @@
 //! The one KQL query the product sends, recognised by its exact text and answered by evaluating its
 //! meaning in Rust over the visible table rows. Anything else is a syntax error, so a product change
 //! to the query fails loudly in tests instead of silently getting canned answers.
+//!
+//! The query's meaning, as implemented here (and checked against duckdb-kql by the product's KQL
+//! tests): the latest SecurityIncident row per incident of the partition
+//! (`IncidentNumber % partitions == partition`), kept when it is not Closed or carries one of the
+//! tool's labels and changed within the repair window; its alerts joined with the latest
+//! SecurityAlert row inside the lookback window; one row per incident holding at least one
+//! Defender for Cloud alert seen inside the window.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::tables::{AlertRow, IncidentRow, Tables, labels_value};
+use crate::tables::{AlertRow, IncidentRow, Tables};
 use crate::timefmt;
 
-/// Text of the product's query, after its `let lookback = <N>d;` line.
+/// Text of the product's query, after its three `let` lines.
 pub(crate) const SYNC_QUERY: &str = include_str!("../../../src/queries/sync_candidates.kql");
 
 /// Product names the query treats as Defender for Cloud (`dfcProducts`).
 const DFC_PRODUCTS: [&str; 2] = ["Azure Security Center", "Microsoft Defender for Cloud"];
 
+/// `repairWindow` of the query.
+const REPAIR_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(2);
+
 /// Output columns with their Log Analytics types, in query order.
-const COLUMNS: [(&str, &str); 10] = [
+const COLUMNS: [(&str, &str); 9] = [
     ("IncidentName", "string"),
     ("IncidentNumber", "int"),
     ("IncidentStatus", "string"),
-    ("Owner", "dynamic"),
-    ("Labels", "dynamic"),
+    ("HasOwner", "bool"),
+    ("ClosedLabel", "bool"),
+    ("ActivatedLabel", "bool"),
     ("ToolChangedRecently", "bool"),
-    ("SystemAlertId", "string"),
-    ("AlertStatus", "string"),
-    ("AlertProductName", "string"),
-    ("AlertTimeGenerated", "datetime"),
+    ("Alerts", "dynamic"),
+    ("LastAlertChange", "datetime"),
 ];
 
-/// Returns the lookback in days if `text` is exactly `let lookback = <N>d;\n` + the product query.
-pub(crate) fn recognise(text: &str) -> Option<u64> {
-    let (first, rest) = text.split_once('\n')?;
+/// The parameters the product declares before the query text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Params {
+    /// `let lookback = <N>d;`
+    pub lookback_days: u64,
+    /// `let partitions = <P>;` (at least 1)
+    pub partitions: i64,
+    /// `let partition = <K>;`
+    pub partition: i64,
+}
+
+/// The parameters if `text` is exactly the three `let` lines followed by the product query.
+pub(crate) fn recognise(text: &str) -> Option<Params> {
+    let mut lines = text.splitn(4, '\n');
+    let (lookback, partitions, partition, rest) = (lines.next()?, lines.next()?, lines.next()?, lines.next()?);
     if rest != SYNC_QUERY {
         return None;
     }
-    let digits = first.strip_prefix("let lookback = ")?.strip_suffix("d;")?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse::<u64>().ok().filter(|&n| n > 0)
+    let number = |line: &str, prefix: &str, suffix: &str| -> Option<u64> {
+        let digits = line.strip_prefix(prefix)?.strip_suffix(suffix)?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok()
+    };
+    let lookback_days = number(lookback, "let lookback = ", "d;").filter(|&n| n > 0)?;
+    let partitions = number(partitions, "let partitions = ", ";").filter(|&n| n > 0)?;
+    let partition = number(partition, "let partition = ", ";")?;
+    Some(Params {
+        lookback_days,
+        partitions: i64::try_from(partitions).ok()?,
+        partition: i64::try_from(partition).ok()?,
+    })
 }
 
-/// One output row (one open incident × one of its alerts).
+/// One output row: one incident.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct CandidateRow {
     /// IncidentName.
@@ -52,37 +83,18 @@ pub(crate) struct CandidateRow {
     pub incident_number: i64,
     /// IncidentStatus (latest incident row's Status).
     pub incident_status: String,
-    /// Owner dynamic value.
-    pub owner: Value,
-    /// Labels dynamic value.
-    pub labels: Value,
-    /// Latest row carries one of the tool's labels (`has`) and LastModifiedTime is inside the
-    /// repair window.
+    /// Any owner field set.
+    pub has_owner: bool,
+    /// Carries a label named exactly `dfc-sync-closed`.
+    pub closed_label: bool,
+    /// Carries a label named exactly `dfc-sync-activated`.
+    pub activated_label: bool,
+    /// One of those labels, and LastModifiedTime inside the repair window.
     pub tool_changed_recently: bool,
-    /// SystemAlertId from the incident's AlertIds.
-    pub system_alert_id: String,
-    /// Latest alert Status inside the window; "" when none (leftouter).
-    pub alert_status: String,
-    /// Latest alert ProductName inside the window; "" when none.
-    pub alert_product_name: String,
-    /// TimeGenerated of that alert row; null when none.
-    pub alert_time_generated: Option<DateTime<Utc>>,
-}
-
-/// `repairWindow` of the query.
-const REPAIR_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(2);
-
-/// Kusto's `has` for a phrase: the text's terms (runs of letters and digits, case-insensitive)
-/// contain the phrase's terms consecutively.
-fn has(text: &str, phrase: &str) -> bool {
-    fn terms(s: &str) -> Vec<String> {
-        s.split(|c: char| !c.is_alphanumeric())
-            .filter(|t| !t.is_empty())
-            .map(str::to_lowercase)
-            .collect()
-    }
-    let (text, phrase) = (terms(text), terms(phrase));
-    !phrase.is_empty() && text.windows(phrase.len()).any(|w| w == phrase.as_slice())
+    /// `[SystemAlertId, latest Status inside the window or "", its ProductName or ""]` per alert.
+    pub alerts: Vec<[String; 3]>,
+    /// Newest TimeGenerated of those alert rows.
+    pub last_alert_change: Option<DateTime<Utc>>,
 }
 
 /// Keeps, per key, the row with the greatest TimeGenerated (`summarize arg_max(...) by key`).
@@ -111,10 +123,10 @@ pub(crate) fn evaluate(
     tables: &Tables,
     now: DateTime<Utc>,
     ingestion_delay: std::time::Duration,
-    lookback_days: u64,
+    params: Params,
 ) -> Vec<CandidateRow> {
     // `where TimeGenerated > ago(lookback)`; a window too large to represent has no lower bound.
-    let window_start = i64::try_from(lookback_days)
+    let window_start = i64::try_from(params.lookback_days)
         .ok()
         .and_then(chrono::TimeDelta::try_days)
         .and_then(|d| now.checked_sub_signed(d));
@@ -126,45 +138,54 @@ pub(crate) fn evaluate(
         |r| r.time_generated,
     );
     let latest_incidents = latest_by(
-        tables
-            .incidents
-            .iter()
-            .filter(|r: &&IncidentRow| r.visible(now, ingestion_delay)),
+        tables.incidents.iter().filter(|r: &&IncidentRow| {
+            r.visible(now, ingestion_delay) && r.incident_number % params.partitions == params.partition
+        }),
         |r| &r.incident_name,
         |r| r.time_generated,
     );
-    let mut open_incident_alerts = Vec::new();
     let repair_start = now - REPAIR_WINDOW;
+    let mut out = Vec::new();
     for inc in latest_incidents.values() {
-        let labels = labels_value(&inc.labels).to_string();
-        let tool_changed_recently = inc.last_modified_time > repair_start
-            && (has(&labels, "dfc-sync-closed") || has(&labels, "dfc-sync-activated"));
+        let label = |name: &str| inc.labels.iter().any(|l| l.name == name);
+        let (closed_label, activated_label) = (label("dfc-sync-closed"), label("dfc-sync-activated"));
+        let tool_changed_recently = inc.last_modified_time > repair_start && (closed_label || activated_label);
         if inc.status == "Closed" && !tool_changed_recently {
             continue;
         }
-        for alert_id in &inc.alert_ids {
-            let alert = changed_alerts.get(alert_id.as_str());
-            open_incident_alerts.push(CandidateRow {
-                incident_name: inc.incident_name.clone(),
-                incident_number: inc.incident_number,
-                incident_status: inc.status.clone(),
-                owner: inc.owner.column_value(),
-                labels: labels_value(&inc.labels),
-                tool_changed_recently,
-                system_alert_id: alert_id.clone(),
-                alert_status: alert.map(|a| a.status.clone()).unwrap_or_default(),
-                alert_product_name: alert.map(|a| a.product_name.clone()).unwrap_or_default(),
-                alert_time_generated: alert.map(|a| a.time_generated),
-            });
+        let mut alerts = Vec::new();
+        let mut dfc_alerts = 0;
+        let mut last_alert_change = None;
+        for id in &inc.alert_ids {
+            let alert = changed_alerts.get(id.as_str());
+            let status = alert.map(|a| a.status.clone()).unwrap_or_default();
+            let product = alert.map(|a| a.product_name.clone()).unwrap_or_default();
+            if DFC_PRODUCTS.contains(&product.as_str()) {
+                dfc_alerts += 1;
+            }
+            if let Some(a) = alert {
+                last_alert_change = last_alert_change.max(Some(a.time_generated));
+            }
+            alerts.push([id.clone(), status, product]);
         }
+        if dfc_alerts == 0 {
+            continue;
+        }
+        let o = &inc.owner;
+        let set = |f: &Option<String>| f.as_deref().is_some_and(|v| !v.is_empty());
+        out.push(CandidateRow {
+            incident_name: inc.incident_name.clone(),
+            incident_number: inc.incident_number,
+            incident_status: inc.status.clone(),
+            has_owner: set(&o.object_id) || set(&o.email) || set(&o.assigned_to) || set(&o.user_principal_name),
+            closed_label,
+            activated_label,
+            tool_changed_recently,
+            alerts,
+            last_alert_change,
+        });
     }
-    let candidates: HashSet<String> = open_incident_alerts
-        .iter()
-        .filter(|r| DFC_PRODUCTS.contains(&r.alert_product_name.as_str()))
-        .map(|r| r.incident_name.clone())
-        .collect();
-    open_incident_alerts.retain(|r| candidates.contains(&r.incident_name));
-    open_incident_alerts
+    out
 }
 
 /// Encodes rows as the v1 query response: typed JSON values, dynamic columns as JSON text.
@@ -180,13 +201,12 @@ pub(crate) fn encode(rows: &[CandidateRow]) -> Value {
                 r.incident_name,
                 r.incident_number,
                 r.incident_status,
-                r.owner.to_string(),
-                r.labels.to_string(),
+                r.has_owner,
+                r.closed_label,
+                r.activated_label,
                 r.tool_changed_recently,
-                r.system_alert_id,
-                r.alert_status,
-                r.alert_product_name,
-                r.alert_time_generated.map(timefmt::format),
+                json!(r.alerts).to_string(),
+                r.last_alert_change.map(timefmt::format),
             ])
         })
         .collect();
@@ -197,24 +217,31 @@ pub(crate) fn encode(rows: &[CandidateRow]) -> Value {
 mod tests {
     use super::*;
 
-    #[test]
-    fn has_matches_whole_terms_like_kusto() {
-        let labels = r#"[{"labelName":"dfc-sync-closed","labelType":"User"}]"#;
-        assert!(has(labels, "dfc-sync-closed"));
-        assert!(has(&labels.to_uppercase(), "dfc-sync-closed"));
-        assert!(!has(labels, "dfc-sync-activated"));
-        assert!(!has(r#"[{"labelName":"xdfc-sync-closed"}]"#, "dfc-sync-closed"));
-        assert!(has(r#"[{"labelName":"my dfc sync closed"}]"#, "dfc-sync-closed"));
+    fn text(head: &str) -> String {
+        format!("{head}{SYNC_QUERY}")
     }
 
     #[test]
-    fn recognises_only_the_exact_query() {
-        assert_eq!(recognise(&format!("let lookback = 7d;\n{SYNC_QUERY}")), Some(7));
-        assert_eq!(recognise(&format!("let lookback = 30d;\n{SYNC_QUERY}")), Some(30));
-        assert_eq!(recognise(&format!("let lookback = 0d;\n{SYNC_QUERY}")), None);
-        assert_eq!(recognise(&format!("let lookback = -1d;\n{SYNC_QUERY}")), None);
-        assert_eq!(recognise(&format!("let lookback = 7h;\n{SYNC_QUERY}")), None);
-        assert_eq!(recognise(&format!("let lookback = 7d;\n{SYNC_QUERY} ")), None);
+    fn recognises_only_the_exact_query_with_its_parameters() {
+        let p = |l, n, k| Params {
+            lookback_days: l,
+            partitions: n,
+            partition: k,
+        };
+        let ok = "let lookback = 7d;\nlet partitions = 1;\nlet partition = 0;\n";
+        assert_eq!(recognise(&text(ok)), Some(p(7, 1, 0)));
+        let split = "let lookback = 30d;\nlet partitions = 8;\nlet partition = 5;\n";
+        assert_eq!(recognise(&text(split)), Some(p(30, 8, 5)));
+        for bad in [
+            "let lookback = 0d;\nlet partitions = 1;\nlet partition = 0;\n",
+            "let lookback = 7h;\nlet partitions = 1;\nlet partition = 0;\n",
+            "let lookback = 7d;\nlet partitions = 0;\nlet partition = 0;\n",
+            "let lookback = 7d;\nlet partitions = -1;\nlet partition = 0;\n",
+            "let lookback = 7d;\nlet partition = 0;\n",
+        ] {
+            assert_eq!(recognise(&text(bad)), None, "{bad}");
+        }
+        assert_eq!(recognise(&format!("{}x", text(ok))), None);
         assert_eq!(recognise(SYNC_QUERY), None);
         assert_eq!(recognise("SecurityIncident | take 1"), None);
     }

@@ -226,10 +226,10 @@ async fn dispatch(AxumState(sim): AxumState<Arc<Inner>>, request: Request) -> Re
         }
     }
     let fault = target.and_then(|t| sim.lock().faults.take(t));
-    let mut partial = false;
-    let serve = |partial: bool| match target {
+    let mut partial = None;
+    let serve = |partial: Option<FaultKind>| match target {
         Some(FaultTarget::Token) => identity::token(&sim, &req),
-        Some(FaultTarget::Query) => loganalytics::query(&sim, &req, partial),
+        Some(FaultTarget::Query) => loganalytics::query(&sim, &req, partial.as_ref()),
         Some(_) => sentinel::handle(&sim, &req),
         None => error_response(404, "NotFound", "The requested path does not exist."),
     };
@@ -256,12 +256,12 @@ async fn dispatch(AxumState(sim): AxumState<Arc<Inner>>, request: Request) -> Re
                 .into_response(),
         ),
         (Some(FaultKind::NoContent), Some(FaultTarget::Query)) => Some(no_content()),
-        (Some(FaultKind::PartialError), _) => {
-            partial = true;
+        (Some(kind @ (FaultKind::PartialError | FaultKind::PartialFailure)), _) => {
+            partial = Some(kind);
             None
         }
         (Some(FaultKind::AppliedThenStatus(code)), Some(t)) => {
-            serve(false);
+            serve(None);
             Some(if code == 504 {
                 gateway_timeout(t)
             } else {
@@ -269,7 +269,7 @@ async fn dispatch(AxumState(sim): AxumState<Arc<Inner>>, request: Request) -> Re
             })
         }
         (Some(FaultKind::AppliedThenDropped), _) => {
-            serve(false);
+            serve(None);
             record(0);
             std::panic::resume_unwind(Box::new("azure-sim: reply lost after the write was applied"));
         }

@@ -123,6 +123,10 @@ pub(crate) struct State {
     pub faults: FaultQueue,
     /// Changes to apply right after the next GET of an incident.
     pub after_get: HashMap<String, Vec<AfterGet>>,
+    /// Changes to apply right after the next alert list of an incident is answered.
+    pub after_alerts: HashMap<String, Vec<AfterGet>>,
+    /// The `Prefer` header of every query request, in order ("" when absent).
+    pub query_prefer: Vec<String>,
     /// While set, new table rows are written held (not ingested; see `tables::IncidentRow::held`).
     pub hold_rows: bool,
 }
@@ -310,7 +314,18 @@ impl State {
 
     /// Applies the changes queued for after the next GET of this incident, if any.
     pub fn apply_edits_after_get(&mut self, name: &str) {
-        if let Some(changes) = self.after_get.remove(name) {
+        let changes = self.after_get.remove(name);
+        self.apply_changes(name, changes);
+    }
+
+    /// Applies the changes queued for after the next alert list of this incident, if any.
+    pub fn apply_changes_after_alerts(&mut self, name: &str) {
+        let changes = self.after_alerts.remove(name);
+        self.apply_changes(name, changes);
+    }
+
+    fn apply_changes(&mut self, name: &str, changes: Option<Vec<AfterGet>>) {
+        if let Some(changes) = changes {
             for change in changes {
                 match change {
                     AfterGet::Edit(edit) => self.analyst_edit(name, edit),

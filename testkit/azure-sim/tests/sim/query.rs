@@ -20,6 +20,24 @@ fn names(rows: &[serde_json::Map<String, Value>]) -> Vec<String> {
     n
 }
 
+/// The `Alerts` of a candidate row: (id, status, product) per alert.
+fn alerts(row: &serde_json::Map<String, Value>) -> Vec<(String, String, String)> {
+    let list: Value = serde_json::from_str(row["Alerts"].as_str().expect("dynamic is text")).unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let f = |i: usize| a[i].as_str().unwrap().to_string();
+            (f(0), f(1), f(2))
+        })
+        .collect()
+}
+
+/// Every alert of every candidate row.
+fn all_alerts(rows: &[serde_json::Map<String, Value>]) -> Vec<(String, String, String)> {
+    rows.iter().flat_map(alerts).collect()
+}
+
 /// Seeds one DfC alert and an incident holding it.
 fn incident_with_alert(env: &TestEnv, alert: AlertSeed, incident: IncidentSeed) -> (String, String) {
     let a = env.sim.add_alert(alert);
@@ -44,9 +62,11 @@ async fn latest_rows_win_for_alerts_and_incidents() {
     );
     let rows = env.candidates(7).await;
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0]["AlertStatus"], "Resolved");
+    assert_eq!(
+        alerts(&rows[0]),
+        vec![(alert, "Resolved".into(), "Azure Security Center".into())]
+    );
     assert_eq!(rows[0]["IncidentStatus"], "Active");
-    assert_eq!(rows[0]["SystemAlertId"], alert.as_str());
 }
 
 #[tokio::test]
@@ -136,15 +156,15 @@ async fn unmatched_alerts_of_a_candidate_come_back_empty_and_null() {
     });
     env.sim.add_incident(IncidentSeed::default()); // no alerts: yields no rows at all
     let rows = env.candidates(7).await;
-    assert_eq!(rows.len(), 3);
-    let row = |id: &str| rows.iter().find(|r| r["SystemAlertId"] == id).unwrap().clone();
-    assert_eq!(row(&fresh)["AlertStatus"], "Dismissed");
-    assert!(row(&fresh)["AlertTimeGenerated"].is_string());
-    assert_eq!(row(&old)["AlertStatus"], "");
-    assert_eq!(row(&old)["AlertProductName"], "");
-    assert_eq!(row(&old)["AlertTimeGenerated"], Value::Null);
-    assert_eq!(row(&other_product)["AlertProductName"], "Azure Sentinel");
-    assert!(rows.iter().all(|r| r["IncidentName"] == inc.as_str()));
+    assert_eq!(rows.len(), 1, "one row per incident");
+    assert_eq!(rows[0]["IncidentName"], inc.as_str());
+    let list = alerts(&rows[0]);
+    assert_eq!(list.len(), 3);
+    let alert = |id: &str| list.iter().find(|a| a.0 == id).unwrap().clone();
+    assert_eq!(alert(&fresh).1, "Dismissed");
+    assert_eq!((alert(&old).1.as_str(), alert(&old).2.as_str()), ("", ""));
+    assert_eq!(alert(&other_product).2, "Azure Sentinel");
+    assert!(rows[0]["LastAlertChange"].is_string());
 }
 
 #[tokio::test]
@@ -165,7 +185,7 @@ async fn incident_older_than_the_window_is_returned_when_its_alert_changed_insid
     env.sim.set_alert_status(&alert, "InProgress");
     let rows = env.candidates(7).await;
     assert_eq!(names(&rows), vec![inc]);
-    assert_eq!(rows[0]["AlertStatus"], "InProgress");
+    assert_eq!(alerts(&rows[0])[0].1, "InProgress");
 }
 
 #[tokio::test]
@@ -184,7 +204,7 @@ async fn ingestion_delay_hides_fresh_rows_until_ingested() {
     env.sim.set_alert_status(&alert, "Resolved");
     let rows = env.candidates(7).await;
     assert_eq!(rows.len(), 1, "fresh incident row not ingested yet");
-    assert_eq!(rows[0]["AlertStatus"], "New");
+    assert_eq!(alerts(&rows[0])[0].1, "New");
     let (incident_rows, alert_rows) = env.sim.table_rows();
     assert_eq!((incident_rows.len(), alert_rows.len()), (1, 1));
     // REST reads are current even while the tables lag.
@@ -192,7 +212,7 @@ async fn ingestion_delay_hides_fresh_rows_until_ingested() {
     tokio::time::sleep(Duration::from_millis(1700)).await;
     let rows = env.candidates(7).await;
     assert_eq!(rows.len(), 2);
-    assert!(rows.iter().all(|r| r["AlertStatus"] == "Resolved"));
+    assert!(all_alerts(&rows).iter().all(|a| a.1 == "Resolved"));
     let (incident_rows, alert_rows) = env.sim.table_rows();
     assert_eq!((incident_rows.len(), alert_rows.len()), (2, 2));
 }
@@ -228,35 +248,33 @@ async fn values_are_typed_and_dynamic_columns_are_json_text() {
         ("IncidentName", "string"),
         ("IncidentNumber", "int"),
         ("IncidentStatus", "string"),
-        ("Owner", "dynamic"),
-        ("Labels", "dynamic"),
+        ("HasOwner", "bool"),
+        ("ClosedLabel", "bool"),
+        ("ActivatedLabel", "bool"),
         ("ToolChangedRecently", "bool"),
-        ("SystemAlertId", "string"),
-        ("AlertStatus", "string"),
-        ("AlertProductName", "string"),
-        ("AlertTimeGenerated", "datetime"),
+        ("Alerts", "dynamic"),
+        ("LastAlertChange", "datetime"),
     ];
     assert_eq!(columns, expected.map(|(n, t)| (n.to_string(), t.to_string())).to_vec());
     assert_eq!(body["tables"][0]["name"], "PrimaryResult");
     for row in rows_of(&body) {
         assert!(row["IncidentNumber"].is_i64(), "int is a JSON number");
-        let owner: Value = serde_json::from_str(row["Owner"].as_str().expect("dynamic is text")).unwrap();
-        let labels: Value = serde_json::from_str(row["Labels"].as_str().expect("dynamic is text")).unwrap();
-        let t = row["AlertTimeGenerated"].as_str().unwrap();
+        assert!(
+            row["HasOwner"].is_boolean() && row["ClosedLabel"].is_boolean(),
+            "bool is a JSON bool"
+        );
+        assert_eq!(
+            alerts(&row).len(),
+            1,
+            "Alerts is JSON text of [id, status, product] arrays"
+        );
+        let t = row["LastAlertChange"].as_str().unwrap();
         assert!(
             t.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(t).is_ok(),
             "{t}"
         );
-        if row["IncidentName"] == assigned.as_str() {
-            assert_eq!(owner["objectId"], "2046feea-040d-4a46-9e2b-91c2941bfa70");
-            assert_eq!(owner["assignedTo"], "john doe");
-            assert_eq!(labels, serde_json::json!([{"labelName": "vip", "labelType": "User"}]));
-        } else {
-            for k in ["objectId", "email", "assignedTo", "userPrincipalName"] {
-                assert_eq!(owner[k], Value::Null, "{k}");
-            }
-            assert_eq!(labels, serde_json::json!([]));
-        }
+        assert_eq!(row["HasOwner"], row["IncidentName"] == assigned.as_str());
+        assert_eq!(row["ClosedLabel"], false, "a label of another name is not this tool's");
     }
     // The table export agrees with the query on the incident number.
     let (incidents, _) = env.sim.table_rows();
@@ -375,4 +393,94 @@ async fn query_faults_partial_error_gateway_timeout_and_throttling() {
     let a = env.run_query(7).await;
     assert_eq!(a.status, 200);
     assert!(a.json().get("error").is_none());
+}
+
+#[tokio::test]
+async fn partitions_split_the_candidates_by_incident_number() {
+    let env = start().await;
+    let incidents: Vec<String> = (0..7)
+        .map(|_| incident_with_alert(&env, AlertSeed::default(), IncidentSeed::default()).0)
+        .collect();
+    let token = env.token(LA).await;
+    let mut seen = Vec::new();
+    for index in 0..3 {
+        let text = AzureSim::sync_query(7).replace(
+            "let partitions = 1;\nlet partition = 0;",
+            &format!("let partitions = 3;\nlet partition = {index};"),
+        );
+        let rows = rows_of(&env.post_query(&token, &text).await.json());
+        for r in &rows {
+            assert_eq!(r["IncidentNumber"].as_i64().unwrap() % 3, index);
+        }
+        seen.extend(names(&rows));
+    }
+    seen.sort();
+    let mut all = incidents;
+    all.sort();
+    assert_eq!(seen, all, "the parts hold every incident once");
+}
+
+#[tokio::test]
+async fn an_answer_past_the_record_limit_is_cut_and_says_so() {
+    let env = start_with(SimConfig {
+        query_record_limit: Some(3),
+        ..SimConfig::default()
+    })
+    .await;
+    for _ in 0..5 {
+        incident_with_alert(&env, AlertSeed::default(), IncidentSeed::default());
+    }
+    let body = env.run_query(7).await.json();
+    assert_eq!(rows_of(&body).len(), 3);
+    assert_eq!(body["error"]["code"], "PartialError");
+    let inner = body["error"]["details"][0]["innererror"]["message"].as_str().unwrap();
+    assert!(inner.contains("E_QUERY_RESULT_SET_TOO_LARGE"), "{inner}");
+}
+
+#[tokio::test]
+async fn the_tools_recent_changes_come_back_even_when_closed_and_labels_match_exactly() {
+    let env = start().await;
+    let closed = |labels: Vec<String>, ago: i64| IncidentSeed {
+        status: "Closed".into(),
+        classification: Some("TruePositive".into()),
+        classification_reason: Some("SuspiciousActivity".into()),
+        labels,
+        last_modified_ago: Ago::minutes(ago),
+        ..Default::default()
+    };
+    let (recent, _) = incident_with_alert(&env, AlertSeed::default(), closed(vec!["dfc-sync-closed".into()], 10));
+    incident_with_alert(&env, AlertSeed::default(), closed(vec!["dfc-sync-closed".into()], 180));
+    incident_with_alert(&env, AlertSeed::default(), closed(vec!["xdfc-sync-closed".into()], 10));
+    let (active, _) = incident_with_alert(
+        &env,
+        AlertSeed::default(),
+        IncidentSeed {
+            status: "Active".into(),
+            labels: vec!["dfc-sync-activated".into()],
+            last_modified_ago: Ago::hours(3),
+            ..Default::default()
+        },
+    );
+    let rows = env.candidates(7).await;
+    let mut expected = vec![recent.clone(), active.clone()];
+    expected.sort();
+    assert_eq!(
+        names(&rows),
+        expected,
+        "closed ones only while recent and labelled by the tool"
+    );
+    let row = |name: &str| rows.iter().find(|r| r["IncidentName"] == name).unwrap().clone();
+    assert_eq!(
+        (
+            row(&recent)["ClosedLabel"].clone(),
+            row(&recent)["ToolChangedRecently"].clone()
+        ),
+        (Value::Bool(true), Value::Bool(true))
+    );
+    assert_eq!(row(&active)["ActivatedLabel"], true);
+    assert_eq!(
+        row(&active)["ToolChangedRecently"],
+        false,
+        "changed three hours ago, outside the window"
+    );
 }

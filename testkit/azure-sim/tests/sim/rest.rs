@@ -444,7 +444,14 @@ async fn an_attached_alert_shows_over_rest_at_once_and_in_the_tables_only_when_i
     assert!(alerts["value"].as_array().unwrap().iter().any(|a| a["name"] == joined));
     let ids = |rows: &[serde_json::Map<String, Value>]| -> Vec<String> {
         rows.iter()
-            .map(|r| r["SystemAlertId"].as_str().unwrap().to_owned())
+            .flat_map(|r| {
+                let list: Value = serde_json::from_str(r["Alerts"].as_str().unwrap()).unwrap();
+                list.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a[0].as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            })
             .collect()
     };
     assert!(!ids(&env.candidates(30).await).contains(&joined), "the tables lag REST");
