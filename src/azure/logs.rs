@@ -17,6 +17,10 @@ use super::{AzureError, transport::ServiceClient};
 use crate::domain::WorkspaceGuid;
 
 const SERVICE: &str = "Log Analytics";
+/// The longest a query may run: the service's limit with `Prefer: wait=600`.
+pub const MAX_QUERY_TIME: std::time::Duration = std::time::Duration::from_secs(600);
+/// Retries of a query answered 429 or 5xx (or not reached), within its time.
+const MAX_QUERY_RETRIES: u32 = 5;
 
 /// Client of one workspace's query API.
 #[derive(Debug, Clone)]
@@ -40,7 +44,7 @@ impl LogsClient {
             .pop_if_empty()
             .extend(["v1", "workspaces", workspace.as_str(), "query"]);
         Self {
-            client: ServiceClient::new(SERVICE, credential, scope),
+            client: ServiceClient::for_long_requests(SERVICE, credential, scope),
             query_url,
         }
     }
@@ -49,12 +53,61 @@ impl LogsClient {
     /// 204 No Content: the documented answer for a workspace that has no data
     /// (MicrosoftDocs/azure-monitor-docs `articles/azure-monitor/logs/api/errors.md`), which
     /// carries no table, hence no columns to check.
-    pub async fn query(&self, query: &str) -> Result<Option<Table>, AzureError> {
+    ///
+    /// The query may run for up to `timeout` (at most the service's 10 minutes): the request asks
+    /// the service to wait that long (`Prefer: wait=<seconds>`; without it the service stops after
+    /// 3 minutes) and is abandoned after it. An abandoned query is never sent again: its first
+    /// copy may still run server-side and count against the 5 concurrent queries a principal may
+    /// run. Throttling (429) and server errors are retried, honouring `Retry-After`, within
+    /// `timeout`.
+    pub async fn query(&self, query: &str, timeout: std::time::Duration) -> Result<Option<Table>, AzureError> {
+        let deadline = tokio::time::Instant::now() + timeout.min(MAX_QUERY_TIME);
         let body = serde_json::json!({ "query": query });
-        let answer = self
-            .client
-            .send(Method::Post, self.query_url.clone(), Some(&body))
-            .await?;
+        let mut retries = 0;
+        let answer = loop {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if remaining < std::time::Duration::from_secs(1) {
+                return Err(AzureError::Transport {
+                    service: SERVICE,
+                    message: format!("no answer within {} s", timeout.as_secs()),
+                });
+            }
+            let prefer = [(
+                "prefer",
+                format!("wait={}", remaining.as_secs().clamp(1, MAX_QUERY_TIME.as_secs())),
+            )];
+            let send = self
+                .client
+                .send_with(Method::Post, self.query_url.clone(), Some(&body), &prefer);
+            let answer = match tokio::time::timeout(remaining, send).await {
+                Err(_) => {
+                    return Err(AzureError::Transport {
+                        service: SERVICE,
+                        message: format!(
+                            "the query did not answer within {} s; it is not sent again in this run (its first copy may still be running in the service)",
+                            timeout.as_secs()
+                        ),
+                    });
+                }
+                Ok(answer) => answer,
+            };
+            let pause = match &answer {
+                Ok(a) if matches!(a.status, 429 | 500 | 502 | 503 | 504) => {
+                    a.retry_after.map(std::time::Duration::from_secs)
+                }
+                Err(AzureError::Transport { .. }) => None,
+                _ => break answer?,
+            };
+            retries += 1;
+            if retries > MAX_QUERY_RETRIES {
+                break answer?;
+            }
+            let pause = pause.unwrap_or(std::time::Duration::from_millis(250 << retries));
+            if tokio::time::Instant::now() + pause >= deadline {
+                break answer?;
+            }
+            tokio::time::sleep(pause).await;
+        };
         if answer.status == 204 {
             return Ok(None);
         }

@@ -86,6 +86,8 @@ pub struct Answer {
     /// How many times the pipeline sent the request (more than 1 after retries). An answer to a
     /// retried write does not say whether an earlier try was applied.
     pub tries: u32,
+    /// The `Retry-After` the service asked for, in seconds.
+    pub retry_after: Option<u64>,
 }
 
 /// Counts the tries of one request; lives in the request's pipeline [`Context`].
@@ -165,18 +167,15 @@ pub struct ServiceClient {
 }
 
 impl ServiceClient {
-    /// Builds the pipeline. Retries: exponential from 500 ms, at most 5 retries within 40 s,
-    /// each wait at most 20 s unless the service's `Retry-After` asks for longer.
-    pub fn new(service: &'static str, credential: Arc<dyn TokenCredential>, scope: &'static str) -> Self {
-        Self::with_policies(service, credential, scope, Vec::new())
-    }
+    // Retries of `with_policies`: exponential from 500 ms, at most 5 retries within 40 s, each
+    // wait at most 20 s unless the service's `Retry-After` asks for longer.
 
     /// Same, with extra per-try policies that run before authentication (such as pacing).
     pub fn with_policies(
         service: &'static str,
         credential: Arc<dyn TokenCredential>,
         scope: &'static str,
-        mut per_try: Vec<Arc<dyn Policy>>,
+        per_try: Vec<Arc<dyn Policy>>,
     ) -> Self {
         let options = ClientOptions {
             retry: RetryOptions::exponential(ExponentialRetryOptions {
@@ -187,6 +186,34 @@ impl ServiceClient {
             }),
             ..ClientOptions::default()
         };
+        Self::build(service, credential, scope, per_try, options)
+    }
+
+    /// A client for requests that may take minutes (Log Analytics queries): no retries by the
+    /// pipeline (the caller retries, and never re-sends a request that timed out on its side)
+    /// and no read timeout in the transport (azure_core's default stops reading after 60 s; the
+    /// caller bounds each request itself).
+    pub fn for_long_requests(service: &'static str, credential: Arc<dyn TokenCredential>, scope: &'static str) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(20))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map(|c| azure_core::http::Transport::new(Arc::new(c)));
+        let options = ClientOptions {
+            retry: RetryOptions::none(),
+            transport: http.ok(),
+            ..ClientOptions::default()
+        };
+        Self::build(service, credential, scope, Vec::new(), options)
+    }
+
+    fn build(
+        service: &'static str,
+        credential: Arc<dyn TokenCredential>,
+        scope: &'static str,
+        mut per_try: Vec<Arc<dyn Policy>>,
+        options: ClientOptions,
+    ) -> Self {
         let auth = Arc::new(BearerTokenPolicy::new(credential, scope, service));
         let pipeline = Pipeline::new(
             Some(env!("CARGO_PKG_NAME")),
@@ -205,8 +232,22 @@ impl ServiceClient {
 
     /// Sends one request (with an optional JSON body) and returns the final answer.
     pub async fn send(&self, method: Method, url: Url, body: Option<&serde_json::Value>) -> Result<Answer, AzureError> {
+        self.send_with(method, url, body, &[]).await
+    }
+
+    /// Same, with extra request headers.
+    pub async fn send_with(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+        headers: &[(&'static str, String)],
+    ) -> Result<Answer, AzureError> {
         let mut request = Request::new(url, method);
         request.insert_header("accept", "application/json");
+        for (name, value) in headers {
+            request.insert_header(*name, value.clone());
+        }
         if let Some(body) = body {
             request.insert_header("content-type", "application/json");
             let bytes = serde_json::to_vec(body).map_err(|e| AzureError::Decode {
@@ -223,11 +264,20 @@ impl ServiceClient {
         match self.pipeline.send(&ctx, &mut request, Some(options)).await {
             Ok(response) => {
                 let status = u16::from(response.status());
+                let retry_after = response
+                    .headers()
+                    .get_optional_str(&azure_core::http::headers::RETRY_AFTER)
+                    .and_then(|v| v.trim().parse::<u64>().ok());
                 let body = response.into_body().to_vec();
                 let tries = ctx
                     .value::<Tries>()
                     .map_or(1, |t| t.0.load(std::sync::atomic::Ordering::Relaxed));
-                Ok(Answer { status, body, tries })
+                Ok(Answer {
+                    status,
+                    body,
+                    tries,
+                    retry_after,
+                })
             }
             Err(error) => Err(self.classify(error)),
         }

@@ -212,7 +212,8 @@ impl Engine {
         while let Some(part) = pending.pop_front() {
             let query = queries::sync_candidates(self.options.lookback_days, part);
             self.calls.add("query");
-            let answer = match tokio::time::timeout_at(deadline, self.logs.query(&query)).await {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let answer = match tokio::time::timeout_at(deadline, self.logs.query(&query, remaining)).await {
                 Ok(answer) => answer,
                 Err(_) => Err(AzureError::Transport {
                     service: "Log Analytics",

@@ -21,6 +21,9 @@ use dfc_sentinel_sync::{
 };
 use serde_json::{Value, json};
 
+/// Time a query may take in these tests.
+const QUERY_TIME: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A credential that hands out a fixed token (the replay server ignores it).
 #[derive(Debug)]
 struct StaticCredential;
@@ -96,7 +99,11 @@ fn name() -> IncidentName {
 async fn recorded_typed_values_are_read_by_column_type() {
     let recorded = reference("loganalytics-api/recorded/typed-values-200-truncated.json");
     let (url, _) = replay(200, Some(recorded["body"].clone())).await;
-    let table = logs_client(&url).query("print 1").await.unwrap().expect("a table");
+    let table = logs_client(&url)
+        .query("print 1", QUERY_TIME)
+        .await
+        .unwrap()
+        .expect("a table");
     let r = Reader::new(&table);
     let row = &r.rows()[0];
     assert_eq!(r.integer(row, r.column("Long", &["long"]).unwrap()).unwrap(), Some(1));
@@ -110,7 +117,7 @@ async fn recorded_typed_values_are_read_by_column_type() {
 async fn a_recorded_partial_error_fails_the_query() {
     let recorded = reference("loganalytics-api/recorded/partial-error-200.json");
     let (url, _) = replay(200, Some(recorded["body"].clone())).await;
-    let err = logs_client(&url).query("x").await.unwrap_err();
+    let err = logs_client(&url).query("x", QUERY_TIME).await.unwrap_err();
     match &err {
         AzureError::Status { code, message, .. } => {
             assert_eq!(code, "PartialError");
@@ -124,7 +131,7 @@ async fn a_recorded_partial_error_fails_the_query() {
 async fn a_recorded_gateway_timeout_is_retried_then_reported() {
     let recorded = reference("loganalytics-api/recorded/gateway-timeout-504.json");
     let (url, hits) = replay(504, Some(recorded["body"].clone())).await;
-    let err = logs_client(&url).query("x").await.unwrap_err();
+    let err = logs_client(&url).query("x", QUERY_TIME).await.unwrap_err();
     assert_eq!(err.status(), Some(504));
     assert!(err.to_string().contains("GatewayTimeout"), "{err}");
     assert_eq!(hits.load(Ordering::SeqCst), 6, "1 try + 5 retries");
@@ -145,7 +152,7 @@ async fn documented_query_errors_surface_their_code() {
             Some(documented[case]["body"].clone()),
         )
         .await;
-        let err = logs_client(&url).query("x").await.unwrap_err();
+        let err = logs_client(&url).query("x", QUERY_TIME).await.unwrap_err();
         let code = documented[case]["body"]["error"]["code"].as_str().unwrap();
         assert!(err.to_string().contains(code), "{case}: {err}");
         assert_eq!(hits.load(Ordering::SeqCst), 1, "{case} is not retried");
@@ -153,14 +160,14 @@ async fn documented_query_errors_surface_their_code() {
     // The documented empty 200 (request not read as JSON) is an error, not an empty result.
     let (url, _) = replay(200, None).await;
     assert!(matches!(
-        logs_client(&url).query("x").await,
+        logs_client(&url).query("x", QUERY_TIME).await,
         Err(AzureError::Decode { .. })
     ));
     // The documented empty 204 (a workspace with no data) is no result, not an error.
     let case = &documented["no-data-in-workspace"];
     assert!(case["body"].is_null());
     let (url, hits) = replay(case["status"].as_u64().unwrap() as u16, None).await;
-    assert!(matches!(logs_client(&url).query("x").await, Ok(None)));
+    assert!(matches!(logs_client(&url).query("x", QUERY_TIME).await, Ok(None)));
     assert_eq!(hits.load(Ordering::SeqCst), 1, "a 204 is not retried");
 }
 
@@ -225,7 +232,7 @@ async fn a_next_link_to_another_host_is_not_followed() {
 async fn an_access_error_explains_the_roles_and_the_propagation_delay() {
     let documented = reference("loganalytics-api/documented-errors/errors.json");
     let (url, _) = replay(403, Some(documented["insufficient-permissions"]["body"].clone())).await;
-    let err = logs_client(&url).query("x").await.unwrap_err().to_string();
+    let err = logs_client(&url).query("x", QUERY_TIME).await.unwrap_err().to_string();
     assert!(
         err.contains("InsufficientAccessError") && err.contains("Log Analytics Reader") && err.contains("later run"),
         "{err}"

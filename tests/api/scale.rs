@@ -136,3 +136,51 @@ async fn a_backlog_is_worked_oldest_alert_change_first_and_stuck_incidents_go_la
     let order = get_order(&app, &all);
     assert_eq!(order.last(), Some(&stuck), "{order:?}");
 }
+
+#[tokio::test]
+async fn a_query_slower_than_a_minute_is_waited_for_and_sent_once() {
+    let app = spawn_app().await;
+    let (name, _) = app.seed("New", &[("Resolved", DFC, 1)]);
+    // Slower than azure_core's 60 s read timeout, well inside the service's limit; every copy
+    // would be this slow.
+    app.sim.inject(Fault {
+        target: FaultTarget::Query,
+        kind: FaultKind::Delay(std::time::Duration::from_secs(65)),
+        times: 6,
+    });
+    let (_, summary) = succeeded(&app.run_timer().await);
+    assert_eq!(summary["closed"], 1, "{summary:#}");
+    assert_eq!(app.incident(&name).status, "Closed");
+    let prefer = app.sim.query_prefer_headers();
+    assert_eq!(prefer.len(), 1, "sent once: {prefer:?}");
+    let wait: u64 = prefer[0]
+        .strip_prefix("wait=")
+        .and_then(|w| w.parse().ok())
+        .expect("Prefer: wait=<s>");
+    assert!(
+        (200..=240).contains(&wait),
+        "the service is asked to wait as long as the run may: {wait}"
+    );
+}
+
+#[tokio::test]
+async fn a_query_that_times_out_on_our_side_is_not_sent_again() {
+    let app = spawn_app_with(SimConfig::default(), &[("SYNC_RUN_BUDGET_SECONDS", "10")], &[]).await;
+    let (name, _) = app.seed("New", &[("Resolved", DFC, 1)]);
+    app.sim.inject(Fault {
+        target: FaultTarget::Query,
+        kind: FaultKind::Delay(std::time::Duration::from_secs(30)),
+        times: 6,
+    });
+    let invocation = app.run_timer().await;
+    assert_eq!(invocation.http_status, 500);
+    assert!(
+        invocation.raw_body.contains("not sent again"),
+        "{}",
+        invocation.raw_body
+    );
+    let prefer = app.sim.query_prefer_headers();
+    assert_eq!(prefer.len(), 1, "one copy, never re-sent: {prefer:?}");
+    assert!(prefer[0].starts_with("wait="), "{prefer:?}");
+    assert_eq!(app.incident(&name).status, "New");
+}

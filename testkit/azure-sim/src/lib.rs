@@ -227,7 +227,8 @@ impl AzureSim {
         Some(t.available(std::time::Instant::now()))
     }
 
-    /// The `Prefer` header of every query request so far ("" when absent).
+    /// The `Prefer` header of every query request that arrived so far ("" when absent), recorded
+    /// on arrival (before any scripted delay): its length is the number of queries sent.
     pub fn query_prefer_headers(&self) -> Vec<String> {
         self.inner.lock().query_prefer.clone()
     }

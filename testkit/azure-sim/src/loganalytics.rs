@@ -145,10 +145,7 @@ pub(crate) fn query(sim: &Inner, req: &Req, partial: Option<&FaultKind>) -> Resp
         return syntax_error();
     };
     let mut rows = {
-        let mut state = sim.lock();
-        state
-            .query_prefer
-            .push(req.header("prefer").unwrap_or_default().to_owned());
+        let state = sim.lock();
         query::evaluate(&state.tables, timefmt::now(), sim.config.ingestion_delay, params)
     };
     let truncated = sim.config.query_record_limit.filter(|&limit| rows.len() > limit);

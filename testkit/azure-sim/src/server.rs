@@ -199,6 +199,11 @@ async fn dispatch(AxumState(sim): AxumState<Arc<Inner>>, request: Request) -> Re
         tokio::time::sleep(sim.config.latency).await;
     }
     let target = classify(&method, &path);
+    if target == Some(FaultTarget::Query) {
+        // Recorded on arrival, before any delay: a test sees a re-sent query at once.
+        let prefer = req.header("prefer").unwrap_or_default().to_owned();
+        sim.lock().query_prefer.push(prefer);
+    }
     // ARM's front door throttles before the resource provider sees the request (and before any
     // scripted fault is used up). Only ARM paths are counted.
     let mut allowed = None;
