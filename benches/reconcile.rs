@@ -36,6 +36,72 @@ struct Scenario {
     name: &'static str,
     incidents: usize,
     throttle: ArmThrottle,
+    /// Share of actionable incidents in percent (30 in the standard mix).
+    actionable_pct: u64,
+    /// Webhook calls made one per second while the run drains the write budget.
+    webhook_probes: usize,
+}
+
+/// What the handler's log says about the candidate query.
+#[derive(Debug, Default, Clone)]
+struct QueryLog {
+    queries: usize,
+    bytes: usize,
+    rows: usize,
+    parse_ms: f64,
+    decode_ms: f64,
+}
+
+fn field(line: &str, key: &str) -> Option<f64> {
+    let start = line.find(&format!("{key}="))? + key.len() + 1;
+    line[start..].split(|c: char| c == ' ' || c == '"').next()?.parse().ok()
+}
+
+fn query_log(lines: &[String]) -> QueryLog {
+    let mut q = QueryLog::default();
+    for l in lines {
+        if l.contains("query answered") {
+            q.queries += 1;
+            q.bytes += field(l, "bytes").unwrap_or(0.0) as usize;
+            q.rows += field(l, "rows").unwrap_or(0.0) as usize;
+            q.parse_ms += field(l, "parse_ms").unwrap_or(0.0);
+        }
+        if l.contains("candidates decoded") {
+            q.decode_ms += field(l, "decode_ms").unwrap_or(0.0);
+        }
+    }
+    q
+}
+
+/// Bytes the answer had in its earlier shape (one row per incident and alert, Owner and Labels
+/// JSON on every row), rebuilt from the current answer and the incident table: the "before" of
+/// the compact answer.
+fn earlier_answer_bytes(sim: &AzureSim, answer: &Value) -> usize {
+    let (incidents, _) = sim.table_rows();
+    let mut latest: std::collections::HashMap<String, &Value> = std::collections::HashMap::new();
+    for r in &incidents {
+        let name = r["IncidentName"].as_str().unwrap_or_default().to_owned();
+        match latest.get(&name) {
+            Some(seen) if seen["TimeGenerated"].as_str() > r["TimeGenerated"].as_str() => {}
+            _ => {
+                latest.insert(name, r);
+            }
+        }
+    }
+    let mut bytes = 0;
+    for row in answer["tables"][0]["rows"].as_array().into_iter().flatten() {
+        let name = row[0].as_str().unwrap_or_default();
+        let inc = latest.get(name).copied().unwrap_or(&Value::Null);
+        let alerts: Value = row[7].as_str().and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
+        for a in alerts.as_array().into_iter().flatten() {
+            let old = serde_json::json!([
+                name, row[1], row[2], inc["Owner"].to_string(), inc["Labels"].to_string(),
+                a[0], a[1], a[2], row[8]
+            ]);
+            bytes += old.to_string().len() + 1;
+        }
+    }
+    bytes
 }
 
 #[derive(Debug, Default, Clone)]
@@ -59,6 +125,10 @@ struct RunResult {
     second_gets: usize,
     second_writes: usize,
     second_wall_ms: f64,
+    query: QueryLog,
+    open_incidents: usize,
+    answer_bytes_before: usize,
+    webhook_ms: Vec<f64>,
 }
 
 /// Least time the buckets allow for `reads` GETs and `writes` PUT/POSTs, starting full.
@@ -94,6 +164,29 @@ fn is_write(method: &str) -> bool {
     matches!(method, "PUT" | "POST" | "PATCH" | "DELETE")
 }
 
+/// The simulator's answer to the product query over the whole workspace, as the handler gets it.
+async fn sim_answer(sim: &AzureSim) -> Value {
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .get(format!("{}?api-version=2019-08-01&resource=https://api.loganalytics.io", sim.identity_endpoint()))
+        .header("X-IDENTITY-HEADER", sim.identity_header())
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("token JSON");
+    http.post(format!("{}/v1/workspaces/{}/query", sim.base_url(), sim.workspace().workspace_id))
+        .bearer_auth(token["access_token"].as_str().unwrap_or_default())
+        .json(&serde_json::json!({ "query": AzureSim::sync_query(30) }))
+        .send()
+        .await
+        .expect("query")
+        .json()
+        .await
+        .expect("query JSON")
+}
+
 async fn run_once(exe: &std::path::Path, sc: &Scenario, seed: u64) -> RunResult {
     let sim = AzureSim::start(SimConfig {
         latency: LATENCY,
@@ -104,15 +197,68 @@ async fn run_once(exe: &std::path::Path, sc: &Scenario, seed: u64) -> RunResult 
     .expect("simulator starts");
     let mut rng = Rng::new(seed);
     let mut actionable = 0;
-    for _ in 0..sc.incidents {
-        let kind = reconcile_kind(&mut rng);
+    for i in 0..sc.incidents {
+        let kind = if sc.actionable_pct == 30 {
+            reconcile_kind(&mut rng)
+        } else if (i as u64 * sc.actionable_pct) % 100 < sc.actionable_pct {
+            Kind::Resolved
+        } else if rng.below(3) == 0 {
+            Kind::InSync
+        } else {
+            Kind::Pending
+        };
         actionable += kind.actionable() as usize;
         seed_incident(&sim, &mut rng, kind);
     }
+    // Incidents for the webhook probes: their alerts changed last, so the run reaches them last.
+    let probes: Vec<String> = (0..sc.webhook_probes)
+        .map(|_| {
+            let alert = sim.add_alert(azure_sim::AlertSeed {
+                status: "Resolved".into(),
+                last_changed_ago: chrono::Duration::zero(),
+                ..azure_sim::AlertSeed::default()
+            });
+            sim.add_incident(azure_sim::IncidentSeed {
+                alert_ids: vec![alert],
+                ..azure_sim::IncidentSeed::default()
+            })
+        })
+        .collect();
+    let (answer_bytes_before, open_incidents) = {
+        let answer = sim_answer(&sim).await;
+        (earlier_answer_bytes(&sim, &answer), answer["tables"][0]["rows"].as_array().map_or(0, Vec::len))
+    };
+    sim.clear_requests();
     let app = start_app(exe, &sim, &[("SYNC_RUN_BUDGET_SECONDS", "3600")]).await;
     let pid = app.handler.pid().expect("handler running");
 
-    let (wall, summary) = invoke(&app).await;
+    let probe_url = format!("{}/api/SecurityAlertWebhook", app.handler.base_url());
+    let probing = async {
+        let http = reqwest::Client::new();
+        let mut latencies = Vec::new();
+        if probes.is_empty() {
+            return latencies;
+        }
+        // Past the write burst: the run is now paced at ARM's 10 writes/s.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        for name in &probes {
+            let started = Instant::now();
+            let ok = http
+                .post(&probe_url)
+                .header("x-functions-key", FUNCTION_KEY)
+                .json(&serde_json::json!({ "incidentId": name }))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+            if !ok {
+                eprintln!("[bench] webhook probe for {name} failed");
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        latencies
+    };
+    let ((wall, summary), webhook_ms) = tokio::join!(invoke(&app), probing);
     let requests = sim.requests();
     let arm: Vec<_> = requests
         .iter()
@@ -151,6 +297,10 @@ async fn run_once(exe: &std::path::Path, sc: &Scenario, seed: u64) -> RunResult 
         sim_gets,
         sim_writes,
         throttled,
+        query: query_log(&app.handler.stdout_lines()),
+        open_incidents,
+        answer_bytes_before,
+        webhook_ms,
         ..RunResult::default()
     };
 
@@ -230,6 +380,27 @@ fn report(sc: &Scenario, runs: &[RunResult]) {
     println!("429s received     {}", f(&|r| r.throttled as f64, 0));
     println!("peak RSS MiB      {}", f(&|r| mib(r.hwm_kib), 1));
     println!(
+        "open incidents in the answer {} | queries sent {} | answer bytes {} ({:.0} per open incident; earlier shape {:.0} per open incident) | parse ms {} | decode ms {}",
+        r0.open_incidents,
+        f(&|r| r.query.queries as f64, 0),
+        r0.query.bytes,
+        r0.query.bytes as f64 / r0.open_incidents.max(1) as f64,
+        r0.answer_bytes_before as f64 / r0.open_incidents.max(1) as f64,
+        f(&|r| r.query.parse_ms, 0),
+        f(&|r| r.query.decode_ms, 0),
+    );
+    if !r0.webhook_ms.is_empty() {
+        let mut all: Vec<f64> = runs.iter().flat_map(|r| r.webhook_ms.clone()).collect();
+        all.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        println!(
+            "webhook while the run drains writes: {} calls | p50 {:.0} ms | p99 {:.0} ms | max {:.0} ms",
+            all.len(),
+            percentile(&all, 50.0),
+            percentile(&all, 99.0),
+            all.last().copied().unwrap_or(0.0)
+        );
+    }
+    println!(
         "second run: queries {} | GETs {} | writes (PUT/POST) {} | wall ms {}",
         f(&|r| r.second_queries as f64, 0),
         f(&|r| r.second_gets as f64, 0),
@@ -246,6 +417,9 @@ fn report(sc: &Scenario, runs: &[RunResult]) {
                 "calls": r.calls, "changed": r.changed, "failed": r.failed, "not_reached": r.not_reached,
                 "throttled": r.throttled, "hwm_mib": mib(r.hwm_kib), "second_queries": r.second_queries,
                 "second_gets": r.second_gets, "second_writes": r.second_writes, "concurrency_floor_s": r.concurrency_floor_s,
+                "queries": r.query.queries, "answer_bytes": r.query.bytes, "answer_bytes_before": r.answer_bytes_before,
+                "open_incidents": r.open_incidents, "parse_ms": r.query.parse_ms, "decode_ms": r.query.decode_ms,
+                "webhook_ms": r.webhook_ms,
             })).collect::<Vec<_>>()
         })
     );
@@ -260,6 +434,8 @@ async fn main() {
             name: "quick",
             incidents: 200,
             throttle: ArmThrottle::default(),
+            actionable_pct: 30,
+            webhook_probes: 0,
         }]
     } else {
         std::env::var("BENCH_SCENARIO")
@@ -270,18 +446,31 @@ async fn main() {
                     name: "1k",
                     incidents: 1_000,
                     throttle: ArmThrottle::default(),
+                    actionable_pct: 30,
+                    webhook_probes: 0,
                 },
                 "10k" => Scenario {
                     name: "10k",
                     incidents: 10_000,
                     throttle: ArmThrottle::default(),
+                    actionable_pct: 30,
+                    webhook_probes: env_usize("BENCH_WEBHOOK_PROBES", 60),
+                },
+                "100k" => Scenario {
+                    name: "100k",
+                    incidents: 100_000,
+                    throttle: ArmThrottle::default(),
+                    actionable_pct: 1,
+                    webhook_probes: 0,
                 },
                 "50k" => Scenario {
                     name: "50k",
                     incidents: 50_000,
                     throttle: ArmThrottle::default(),
+                    actionable_pct: 30,
+                    webhook_probes: 0,
                 },
-                other => panic!("unknown BENCH_SCENARIO {other:?} (1k, 10k, 50k)"),
+                other => panic!("unknown BENCH_SCENARIO {other:?} (1k, 10k, 100k, 50k)"),
             })
             .collect()
     };

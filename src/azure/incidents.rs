@@ -335,6 +335,14 @@ impl IncidentsClient {
         }
     }
 
+    /// The same client whose calls have priority in the pacer (the webhook's).
+    pub fn interactive(&self) -> Self {
+        Self {
+            client: self.client.interactive(),
+            ..self.clone()
+        }
+    }
+
     /// URL of the incident, or of something under it.
     fn url(&self, name: &IncidentName, tail: &[&str]) -> Url {
         let mut url = self.endpoint.clone();

@@ -121,7 +121,16 @@ impl LogsClient {
                 message: "empty body (the service did not read the request as JSON)".into(),
             });
         }
+        let parse_started = std::time::Instant::now();
+        let bytes = answer.body.len();
         let response: QueryResponse = answer.json(SERVICE)?;
+        drop(answer);
+        tracing::info!(
+            bytes,
+            rows = response.tables.first().map_or(0, |t| t.rows.len()),
+            parse_ms = parse_started.elapsed().as_millis() as u64,
+            "query answered"
+        );
         if let Some(error) = response.error {
             let details: Vec<String> = error
                 .details

@@ -164,6 +164,8 @@ impl Answer {
 pub struct ServiceClient {
     pipeline: Pipeline,
     service: &'static str,
+    /// Requests carry [`super::throttle::Interactive`]: the pacer gives them priority.
+    interactive: bool,
 }
 
 impl ServiceClient {
@@ -227,7 +229,19 @@ impl ServiceClient {
             },
             None,
         );
-        Self { pipeline, service }
+        Self {
+            pipeline,
+            service,
+            interactive: false,
+        }
+    }
+
+    /// The same client (same pipeline, same pacer) whose requests are interactive.
+    pub fn interactive(&self) -> Self {
+        Self {
+            interactive: true,
+            ..self.clone()
+        }
     }
 
     /// Sends one request (with an optional JSON body) and returns the final answer.
@@ -260,7 +274,10 @@ impl ServiceClient {
             skip_checks: true,
             ..Default::default()
         };
-        let ctx = Context::new().with_value(Tries::default());
+        let mut ctx = Context::new().with_value(Tries::default());
+        if self.interactive {
+            ctx.insert(super::throttle::Interactive);
+        }
         match self.pipeline.send(&ctx, &mut request, Some(options)).await {
             Ok(response) => {
                 let status = u16::from(response.status());

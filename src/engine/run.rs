@@ -224,7 +224,10 @@ impl Engine {
                 // The documented 204 of a workspace with no data: no candidates.
                 Ok(None) => {}
                 Ok(Some(table)) => {
+                    let started = std::time::Instant::now();
                     let (c, b) = candidates_from(&table)?;
+                    tracing::info!(partition = %part, rows = table.rows.len(), candidates = c.len(), unreadable = b.len(), decode_ms = started.elapsed().as_millis() as u64, "candidates decoded");
+                    drop(table);
                     candidates.extend(c);
                     bad_rows.extend(b);
                 }
