@@ -282,7 +282,12 @@ impl Engine {
         let message = policy::audit_comment(change.decision, Some(change.previous), &change.alerts);
         self.calls.add("comment");
         match self.incidents.put_comment(name, &change.id, &message).await {
-            Ok(()) => self.remember_comment(&change.id),
+            Ok(()) => {
+                // Later runs of this process need not check this change's comment again.
+                self.remember_comment(&change.id);
+                self.remember_comment(&format!("{name}/{}", transition(change.decision)));
+                self.remember_comment(&format!("checked/{name}/{}", change.target()));
+            }
             Err(e) => {
                 report.action = Action::Failed;
                 report.reason = "comment-failed".into();
