@@ -510,3 +510,5 @@ module workspaceAccess 'modules/workspace-access.bicep' = {
 output functionAppName string = functionApp.name
 output functionAppHostName string = functionApp.properties.defaultHostName
 output principalId string = principalId
+// EP1/Y1: upload the package here (container app-package, blob dfc-sentinel-sync.zip).
+output storageAccountName string = storageAccount.name

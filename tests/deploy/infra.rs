@@ -90,6 +90,7 @@ fn the_infra_templates_pass_the_offline_checks() {
         "ok: ARM app settings equal SETTINGS in src/config.rs",
         "ok: same parameter constraints",
         "ok: same literal variables",
+        "ok: same output names (4)",
         // Hosting plans, the ARM template evaluated for each.
         "ok: ARM hostingPlan allows FlexConsumption, ElasticPremium, Consumption (default FlexConsumption)",
         "ok: ARM Flex maximumInstanceCount is at least 40",

@@ -18,8 +18,8 @@ Checks:
   3. Bicep and ARM declare the same resource types (Bicep `existing` resources are references, not
      declarations, and a Bicep module is a Microsoft.Resources/deployments in ARM), the same
      role-definition GUIDs, the same parameter names (with equal literal defaults and equal
-     constraints: allowed values, min/max value and length), the same literal variables, and the
-     same app-setting names;
+     constraints: allowed values, min/max value and length), the same literal variables, the same
+     output names, and the same app-setting names;
   4. those app settings, minus the platform's own (AzureWebJobsStorage__*, APPLICATIONINSIGHTS_*,
      FUNCTIONS_WORKER_RUNTIME/FUNCTIONS_EXTENSION_VERSION, WEBSITE_RUN_FROM_PACKAGE*), equal
      SETTINGS in src/config.rs (all of them, RUST_LOG included: the template sets it);
@@ -303,6 +303,11 @@ def full_check(repo, infra, report):
     a_literal = {n: v for n, v in arm.get("variables", {}).items() if not has_expression(v)}
     var_diffs = [f"{n}: ARM {v!r} vs Bicep {b_vars.get(n, '<missing>')!r}" for n, v in sorted(a_literal.items()) if b_vars.get(n) != v]
     report.check(not var_diffs, f"same literal variables ({len(a_literal)})", "; ".join(var_diffs))
+
+    # Outputs.
+    b_outputs, a_outputs = set(parsed[main].get("outputs", {})), set(arm.get("outputs", {}))
+    report.check(b_outputs == a_outputs, f"same output names ({len(b_outputs)})",
+                 f"only in Bicep: {sorted(b_outputs - a_outputs)}; only in ARM: {sorted(a_outputs - b_outputs)}")
 
     # App settings.
     b_settings = bicep_app_settings(main.read_text())
