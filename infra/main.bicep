@@ -393,6 +393,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       // EP1/Y1: empty, the value the platform's runtime-stack list gives for `custom` on Linux.
       // Flex: not set (the runtime is functionAppConfig.runtime).
       linuxFxVersion: isFlex ? null : ''
+      // The condition `(a && b) ? x : []` is parenthesised for pycep-parser 0.7.1 (the offline
+      // checker's parser), which reads `a && b ? x : y` as `a && (b ? x : y)`; Bicep reads both alike.
       appSettings: concat(contractAppSettings, platformAppSettings, useUserAssignedIdentity ? userAssignedAppSettings : [], runsFromPackage ? packageAppSettings : [], (runsFromPackage && useUserAssignedIdentity) ? packageIdentityAppSettings : [])
     }
     functionAppConfig: isFlex ? flexFunctionAppConfig : null
