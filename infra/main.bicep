@@ -1,11 +1,17 @@
 // dfc-sentinel-sync: the Azure Functions custom handler that keeps Microsoft Sentinel incidents in
-// step with Defender for Cloud alerts, on a Flex Consumption (FC1, Linux) plan.
+// step with Defender for Cloud alerts, on a Linux plan: Flex Consumption (FC1, default), Elastic
+// Premium (EP1) or Consumption (Y1), parameter hostingPlan.
 //
 // Deploys into the function app's resource group:
 //   - storage account (no shared keys, TLS 1.2, https only) + blob container for the deployment package
 //   - Log Analytics workspace for Application Insights (unless an existing one is given)
 //   - Application Insights
-//   - Flex Consumption plan + function app (runtime `custom`, identity-based storage)
+//   - plan + function app (runtime `custom`, identity-based storage). Flex: functionAppConfig
+//     (runtime custom, deployment container read with the app's identity). EP1/Y1: FUNCTIONS_WORKER_RUNTIME
+//     custom, FUNCTIONS_EXTENSION_VERSION ~4, code run from a package blob in the same container
+//     (WEBSITE_RUN_FROM_PACKAGE, read with the app's identity); no Azure Files content share, since
+//     that needs a storage key and shared keys are off (docs/deploy.md, "Hosting plans")
+//   - optional: two log alerts on Application Insights (alertActionGroupResourceId)
 //   - Storage Blob Data Owner for the app's identity on the storage account (modules/storage-access.bicep)
 // and, at the Sentinel workspace's scope (possibly another subscription / resource group):
 //   - Microsoft Sentinel Responder + Log Analytics Reader (modules/workspace-access.bicep)
@@ -21,8 +27,16 @@ targetScope = 'resourceGroup'
 @maxLength(60)
 param appName string = 'dfcsync-${uniqueString(resourceGroup().id)}'
 
-@description('Region of the function app and its resources (must offer the Flex Consumption plan).')
+@description('Region of the function app and its resources (with FlexConsumption: a region that offers the `custom` runtime on Flex Consumption).')
 param location string = resourceGroup().location
+
+@description('Hosting plan (Linux). FlexConsumption: FC1, runtime `custom` in functionAppConfig, not yet in every region. ElasticPremium: EP1. Consumption: Y1, Linux Consumption, retires 30 September 2028 and gets no new features. EP1 and Y1 run the code from a package blob (docs/deploy.md).')
+@allowed([
+  'FlexConsumption'
+  'ElasticPremium'
+  'Consumption'
+])
+param hostingPlan string = 'FlexConsumption'
 
 @description('Resource id of the Log Analytics workspace Microsoft Sentinel is enabled on: /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.OperationalInsights/workspaces/<name>. May be in another subscription or resource group.')
 param sentinelWorkspaceResourceId string
@@ -69,12 +83,12 @@ param syncWebhookTimeoutSeconds int = 50
 @description('RUST_LOG: handler log filter (tracing EnvFilter syntax).')
 param rustLog string = 'info'
 
-@description('Flex Consumption: maximum instance count.')
-@minValue(1)
+@description('Flex Consumption only: maximum instance count (the plan accepts 40 to 1000).')
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
-@description('Flex Consumption: instance memory size in MB.')
+@description('Flex Consumption only: instance memory size in MB.')
 @allowed([
   512
   2048
@@ -82,8 +96,11 @@ param maximumInstanceCount int = 40
 ])
 param instanceMemoryMB int = 2048
 
-@description('Flex Consumption runtime version for the `custom` runtime (see az functionapp list-flexconsumption-runtimes).')
+@description('Flex Consumption only: version of the `custom` runtime (see az functionapp list-flexconsumption-runtimes).')
 param customRuntimeVersion string = '1.0'
+
+@description('Optional: resource id of an Azure Monitor action group. Set: two log alerts on Application Insights notify it (a SyncTimer run failed; no SyncTimer run succeeded for an hour). Empty: no alerts.')
+param alertActionGroupResourceId string = ''
 
 @description('Tags applied to every resource.')
 param tags object = {}
@@ -103,6 +120,36 @@ var deploymentContainerName = 'app-package'
 var planName = 'plan-${appName}'
 var appInsightsName = 'appi-${appName}'
 var logWorkspaceName = 'log-${appName}'
+
+// Hosting plan. Every plan is Linux (reserved: true).
+var isFlex = hostingPlan == 'FlexConsumption'
+var runsFromPackage = !isFlex
+var planSkus = {
+  FlexConsumption: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  ElasticPremium: {
+    name: 'EP1'
+    tier: 'ElasticPremium'
+  }
+  Consumption: {
+    name: 'Y1'
+    tier: 'Dynamic'
+  }
+}
+var planKinds = {
+  FlexConsumption: 'functionapp'
+  ElasticPremium: 'elastic'
+  Consumption: 'functionapp'
+}
+// EP1/Y1: the blob WEBSITE_RUN_FROM_PACKAGE points at, in the deployment container.
+var packageBlobName = 'dfc-sentinel-sync.zip'
+
+// Alerts (only when an action group is given).
+var deployAlerts = !empty(alertActionGroupResourceId)
+var alertRunFailedQuery = 'requests | where name == "SyncTimer" and success == false'
+var alertNoSuccessQuery = 'requests | where name == "SyncTimer" and success == true'
 
 // --- existing resources -----------------------------------------------------------------------
 
@@ -265,15 +312,61 @@ var userAssignedAppSettings = [
   }
 ]
 
+// EP1/Y1 only (Flex rejects these two settings and has no run-from-package setting). No
+// WEBSITE_CONTENTAZUREFILECONNECTIONSTRING / WEBSITE_CONTENTSHARE: Azure Files needs a key, shared
+// keys are off, so the app runs from the package blob instead ("Create an app without Azure Files").
+var packageAppSettings = [
+  {
+    name: 'FUNCTIONS_EXTENSION_VERSION'
+    value: '~4'
+  }
+  {
+    name: 'FUNCTIONS_WORKER_RUNTIME'
+    value: 'custom'
+  }
+  {
+    name: 'WEBSITE_RUN_FROM_PACKAGE'
+    value: '${storageAccount.properties.primaryEndpoints.blob}${deploymentContainerName}/${packageBlobName}'
+  }
+]
+
+// EP1/Y1 with a user-assigned identity: the identity that reads the package blob.
+var packageIdentityAppSettings = [
+  {
+    name: 'WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID'
+    value: userAssignedIdentityResourceId
+  }
+]
+
+var flexFunctionAppConfig = {
+  deployment: {
+    storage: {
+      type: 'blobContainer'
+      value: '${storageAccount.properties.primaryEndpoints.blob}${deploymentContainerName}'
+      authentication: useUserAssignedIdentity ? {
+        type: 'UserAssignedIdentity'
+        userAssignedIdentityResourceId: userAssignedIdentityResourceId
+      } : {
+        type: 'SystemAssignedIdentity'
+      }
+    }
+  }
+  scaleAndConcurrency: {
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+  }
+  runtime: {
+    name: 'custom'
+    version: customRuntimeVersion
+  }
+}
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
   location: location
   tags: tags
-  kind: 'functionapp'
-  sku: {
-    tier: 'FlexConsumption'
-    name: 'FC1'
-  }
+  kind: planKinds[hostingPlan]
+  sku: planSkus[hostingPlan]
   properties: {
     reserved: true
   }
@@ -297,30 +390,14 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     siteConfig: {
       minTlsVersion: '1.2'
-      appSettings: concat(contractAppSettings, platformAppSettings, useUserAssignedIdentity ? userAssignedAppSettings : [])
+      // EP1/Y1: empty, the value the platform's runtime-stack list gives for `custom` on Linux.
+      // Flex: not set (the runtime is functionAppConfig.runtime).
+      linuxFxVersion: isFlex ? null : ''
+      // The condition `(a && b) ? x : []` is parenthesised for pycep-parser 0.7.1 (the offline
+      // checker's parser), which reads `a && b ? x : y` as `a && (b ? x : y)`; Bicep reads both alike.
+      appSettings: concat(contractAppSettings, platformAppSettings, useUserAssignedIdentity ? userAssignedAppSettings : [], runsFromPackage ? packageAppSettings : [], (runsFromPackage && useUserAssignedIdentity) ? packageIdentityAppSettings : [])
     }
-    functionAppConfig: {
-      deployment: {
-        storage: {
-          type: 'blobContainer'
-          value: '${storageAccount.properties.primaryEndpoints.blob}${deploymentContainerName}'
-          authentication: useUserAssignedIdentity ? {
-            type: 'UserAssignedIdentity'
-            userAssignedIdentityResourceId: userAssignedIdentityResourceId
-          } : {
-            type: 'SystemAssignedIdentity'
-          }
-        }
-      }
-      scaleAndConcurrency: {
-        maximumInstanceCount: maximumInstanceCount
-        instanceMemoryMB: instanceMemoryMB
-      }
-      runtime: {
-        name: 'custom'
-        version: customRuntimeVersion
-      }
-    }
+    functionAppConfig: isFlex ? flexFunctionAppConfig : null
   }
   dependsOn: [
     deploymentContainer
@@ -328,6 +405,88 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
 }
 
 var principalId = useUserAssignedIdentity ? userAssignedPrincipalId : functionApp.identity.principalId
+
+// --- alerts (optional) ------------------------------------------------------------------------
+
+// A failed run answers the host 500, so its invocation is a failed `requests` row (an incomplete
+// run answers 200). Stateful (autoMitigate): one notification when it fires, one when it resolves.
+resource runFailedAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = if (deployAlerts) {
+  name: 'alert-${appName}-run-failed'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'dfc-sentinel-sync ${appName}: a SyncTimer run failed'
+    description: 'A SyncTimer invocation failed in the last 15 minutes (requests, success == false). Its log lines carry the run id (docs/deploy.md).'
+    severity: 2
+    enabled: true
+    scopes: [
+      appInsights.id
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      allOf: [
+        {
+          query: alertRunFailedQuery
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: [
+        alertActionGroupResourceId
+      ]
+    }
+  }
+}
+
+// No successful run for an hour: the app is down, not published, failing every run, or its
+// schedule (SYNC_SCHEDULE) is slower than hourly.
+resource noSuccessAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = if (deployAlerts) {
+  name: 'alert-${appName}-no-success'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'dfc-sentinel-sync ${appName}: no successful SyncTimer run for an hour'
+    description: 'No SyncTimer invocation succeeded in the last hour (requests, success == true). See docs/deploy.md.'
+    severity: 1
+    enabled: true
+    scopes: [
+      appInsights.id
+    ]
+    evaluationFrequency: 'PT15M'
+    windowSize: 'PT1H'
+    criteria: {
+      allOf: [
+        {
+          query: alertNoSuccessQuery
+          timeAggregation: 'Count'
+          operator: 'LessThan'
+          threshold: 1
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: [
+        alertActionGroupResourceId
+      ]
+    }
+  }
+}
 
 // --- role assignments -------------------------------------------------------------------------
 
@@ -353,3 +512,5 @@ module workspaceAccess 'modules/workspace-access.bicep' = {
 output functionAppName string = functionApp.name
 output functionAppHostName string = functionApp.properties.defaultHostName
 output principalId string = principalId
+// EP1/Y1: upload the package here (container app-package, blob dfc-sentinel-sync.zip).
+output storageAccountName string = storageAccount.name

@@ -336,7 +336,7 @@ async fn run_inner(verbose: bool) -> Result<bool, String> {
     println!(
         "\n2. In Defender for Cloud, the subscription owner dismisses the alert of \"Dismissed later (webhook)\";"
     );
-    println!("   a Sentinel automation rule posts the incident to SecurityAlertWebhook.");
+    println!("   a Sentinel playbook (run by an automation rule) posts the incident to SecurityAlertWebhook.");
     sim.set_alert_status(&scenario.webhook_alert, "Dismissed");
     let ws = sim.workspace();
     let payload = json!({

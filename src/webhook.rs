@@ -1,5 +1,5 @@
-//! The `SecurityAlertWebhook` payload: a Sentinel incident-trigger body posted by a playbook or
-//! automation rule, or a minimal `{"incidentId": "<name or full ARM id>"}`. Parsing turns it
+//! The `SecurityAlertWebhook` payload: a Sentinel incident-trigger body posted by a playbook (which an
+//! automation rule runs), or a minimal `{"incidentId": "<name or full ARM id>"}`. Parsing turns it
 //! into a checked [`IncidentName`] of the configured workspace, or a 4xx error that says what is
 //! wrong. Nothing from the payload reaches a URL unless it passed [`IncidentName::parse`].
 

@@ -88,6 +88,34 @@ fn the_infra_templates_pass_the_offline_checks() {
         "ok: same app-setting names",
         "ok: Bicep app settings equal SETTINGS in src/config.rs",
         "ok: ARM app settings equal SETTINGS in src/config.rs",
+        "ok: same parameter constraints",
+        "ok: same literal variables",
+        "ok: same output names (4)",
+        // Hosting plans, the ARM template evaluated for each.
+        "ok: ARM hostingPlan allows FlexConsumption, ElasticPremium, Consumption (default FlexConsumption)",
+        "ok: ARM Flex maximumInstanceCount is at least 40",
+        "ok: Bicep Flex maximumInstanceCount is at least 40",
+        "ok: ARM FlexConsumption: plan FC1 (FlexConsumption)",
+        "ok: ARM ElasticPremium: plan EP1 (ElasticPremium), Linux (reserved)",
+        "ok: ARM Consumption: plan Y1 (Dynamic), Linux (reserved)",
+        "ok: ARM FlexConsumption: functionAppConfig runtime custom 1.0, identity-based deployment storage",
+        "ok: ARM ElasticPremium: no functionAppConfig, linuxFxVersion empty, FUNCTIONS_WORKER_RUNTIME=custom, FUNCTIONS_EXTENSION_VERSION=~4",
+        "ok: ARM Consumption: no functionAppConfig, linuxFxVersion empty, FUNCTIONS_WORKER_RUNTIME=custom, FUNCTIONS_EXTENSION_VERSION=~4",
+        "ok: ARM ElasticPremium: no Azure Files content share; runs from the package blob",
+        "ok: ARM Consumption: no Azure Files content share; runs from the package blob",
+        "ok: Bicep plan: sku planSkus[hostingPlan] (FC1, EP1, Y1)",
+        "ok: Bicep functionAppConfig only on Flex",
+        "ok: Bicep linuxFxVersion: not set on Flex, empty on EP1/Y1",
+        "ok: Bicep appSettings: FUNCTIONS_*/WEBSITE_RUN_FROM_PACKAGE only off Flex",
+        // Alerts.
+        "ok: ARM FlexConsumption: no alert rule without alertActionGroupResourceId",
+        "ok: ARM Consumption: no alert rule without alertActionGroupResourceId",
+        "ok: ARM alerts: with alertActionGroupResourceId, exactly the run-failed and no-success rules",
+        "ok: ARM alert run-failed: on Application Insights, GreaterThan 0 every PT5M over PT15M, to the action group",
+        "ok: ARM alert no-success: on Application Insights, LessThan 1 every PT15M over PT1H, to the action group",
+        "ok: Bicep deployAlerts = !empty(alertActionGroupResourceId)",
+        "ok: Bicep alert run-failed: only with an action group, on appInsights.id, same as ARM",
+        "ok: Bicep alert no-success: only with an action group, on appInsights.id, same as ARM",
     ] {
         assert!(out.contains(line), "missing {line:?} in\n{out}");
     }
@@ -162,5 +190,187 @@ fn a_role_assignment_named_without_the_principal_is_reported() {
     assert!(
         out.contains("FAIL: Bicep workspace-access.bicep:sentinelResponder is named guid"),
         "{out}"
+    );
+}
+
+/// Runs the full check on a scratch copy and asserts it fails with every expected line.
+fn assert_fails(s: &Scratch, expected: &[&str]) {
+    let (ok, out) = s.check();
+    assert!(!ok, "{out}");
+    for line in expected {
+        assert!(out.contains(line), "missing {line:?} in\n{out}");
+    }
+}
+
+#[test]
+fn a_flex_maximum_instance_count_below_40_is_reported_in_both_templates() {
+    let s = Scratch::new();
+    s.edit("main.bicep", "@minValue(40)", "@minValue(1)");
+    s.edit("azuredeploy.json", "\"minValue\": 40,", "\"minValue\": 1,");
+    assert_fails(
+        &s,
+        &[
+            "FAIL: ARM Flex maximumInstanceCount is at least 40",
+            "FAIL: Bicep Flex maximumInstanceCount is at least 40",
+        ],
+    );
+}
+
+#[test]
+fn worker_runtime_settings_on_flex_are_reported() {
+    // Flex rejects FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION: only EP1/Y1 may get them.
+    let s = Scratch::new();
+    s.edit(
+        "azuredeploy.json",
+        "if(variables('runsFromPackage'), createArray(createObject('name', 'FUNCTIONS_EXTENSION_VERSION'",
+        "if(true(), createArray(createObject('name', 'FUNCTIONS_EXTENSION_VERSION'",
+    );
+    s.edit(
+        "main.bicep",
+        "runsFromPackage ? packageAppSettings : []",
+        "packageAppSettings",
+    );
+    assert_fails(
+        &s,
+        &[
+            "FAIL: ARM FlexConsumption: functionAppConfig runtime custom 1.0",
+            "FUNCTIONS_WORKER_RUNTIME",
+            "FAIL: Bicep appSettings: FUNCTIONS_*/WEBSITE_RUN_FROM_PACKAGE only off Flex",
+        ],
+    );
+}
+
+#[test]
+fn functionappconfig_off_flex_is_reported() {
+    let s = Scratch::new();
+    s.edit(
+        "main.bicep",
+        "functionAppConfig: isFlex ? flexFunctionAppConfig : null",
+        "functionAppConfig: flexFunctionAppConfig",
+    );
+    s.edit(
+        "azuredeploy.json",
+        "\"functionAppConfig\": \"[if(variables('isFlex'), ",
+        "\"functionAppConfig\": \"[if(true(), ",
+    );
+    assert_fails(
+        &s,
+        &[
+            "FAIL: Bicep functionAppConfig only on Flex",
+            "FAIL: ARM ElasticPremium: no functionAppConfig",
+            "FAIL: ARM Consumption: no functionAppConfig",
+        ],
+    );
+}
+
+#[test]
+fn a_wrong_worker_runtime_or_plan_sku_on_ep1_y1_is_reported() {
+    let s = Scratch::new();
+    s.edit(
+        "azuredeploy.json",
+        "createObject('name', 'FUNCTIONS_WORKER_RUNTIME', 'value', 'custom')",
+        "createObject('name', 'FUNCTIONS_WORKER_RUNTIME', 'value', 'node')",
+    );
+    s.edit("azuredeploy.json", "\"name\": \"Y1\"", "\"name\": \"Y2\"");
+    assert_fails(
+        &s,
+        &[
+            "FAIL: ARM ElasticPremium: no functionAppConfig, linuxFxVersion empty, FUNCTIONS_WORKER_RUNTIME=custom",
+            "FAIL: ARM Consumption: plan Y1 (Dynamic)",
+            "FAIL: same literal variables",
+        ],
+    );
+}
+
+#[test]
+fn an_azure_files_content_share_is_reported() {
+    // It needs a storage key; the account refuses shared keys, so EP1/Y1 run from the package blob.
+    let s = Scratch::new();
+    s.edit(
+        "azuredeploy.json",
+        "createObject('name', 'FUNCTIONS_WORKER_RUNTIME', 'value', 'custom'),",
+        "createObject('name', 'FUNCTIONS_WORKER_RUNTIME', 'value', 'custom'), createObject('name', 'WEBSITE_CONTENTSHARE', 'value', 'share'),",
+    );
+    assert_fails(
+        &s,
+        &[
+            "FAIL: ARM ElasticPremium: no Azure Files content share",
+            "FAIL: ARM Consumption: no Azure Files content share",
+            "which needs a storage key",
+        ],
+    );
+}
+
+#[test]
+fn alert_rules_deployed_without_an_action_group_are_reported() {
+    let s = Scratch::new();
+    s.edit(
+        "azuredeploy.json",
+        "\"condition\": \"[variables('deployAlerts')]\",",
+        "",
+    );
+    s.edit(
+        "main.bicep",
+        "resource noSuccessAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = if (deployAlerts) {",
+        "resource noSuccessAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {",
+    );
+    assert_fails(
+        &s,
+        &[
+            "FAIL: ARM FlexConsumption: no alert rule without alertActionGroupResourceId",
+            "FAIL: Bicep alert no-success: only with an action group",
+        ],
+    );
+}
+
+#[test]
+fn alert_rules_on_another_scope_or_action_group_are_reported() {
+    let s = Scratch::new();
+    s.edit(
+        "azuredeploy.json",
+        "\"[parameters('alertActionGroupResourceId')]\"",
+        "\"[parameters('appInsightsWorkspaceResourceId')]\"",
+    );
+    s.edit(
+        "azuredeploy.json",
+        "\"scopes\": [\n          \"[resourceId('Microsoft.Insights/components', variables('appInsightsName'))]\"",
+        "\"scopes\": [\n          \"[resourceId('Microsoft.Storage/storageAccounts', variables('storageAccountName'))]\"",
+    );
+    s.edit(
+        "main.bicep",
+        "      appInsights.id\n    ]\n    evaluationFrequency: 'PT15M'",
+        "      storageAccount.id\n    ]\n    evaluationFrequency: 'PT15M'",
+    );
+    assert_fails(
+        &s,
+        &[
+            "FAIL: ARM alert run-failed: on Application Insights",
+            "actionGroups ['']",
+            "scopes ['/subscriptions/",
+            "FAIL: Bicep alert no-success: only with an action group, on appInsights.id",
+        ],
+    );
+}
+
+#[test]
+fn an_alert_schedule_or_query_that_drifts_between_the_templates_is_reported() {
+    let s = Scratch::new();
+    s.edit(
+        "main.bicep",
+        "evaluationFrequency: 'PT5M'",
+        "evaluationFrequency: 'PT1H'",
+    );
+    s.edit(
+        "azuredeploy.json",
+        "and success == true\"",
+        "and success == false\"",
+    );
+    assert_fails(
+        &s,
+        &[
+            "FAIL: Bicep alert run-failed: only with an action group, on appInsights.id, same as ARM: evaluationFrequency PT1H (want PT5M)",
+            "FAIL: same literal variables",
+            "FAIL: ARM alert no-success",
+        ],
     );
 }

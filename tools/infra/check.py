@@ -17,13 +17,27 @@ Checks:
   2. azuredeploy.json is JSON with $schema, contentVersion, parameters, resources;
   3. Bicep and ARM declare the same resource types (Bicep `existing` resources are references, not
      declarations, and a Bicep module is a Microsoft.Resources/deployments in ARM), the same
-     role-definition GUIDs, the same parameter names (and equal literal defaults), and the same
-     app-setting names;
-  4. those app settings, minus the platform's own (AzureWebJobsStorage__*, APPLICATIONINSIGHTS_*),
-     equal SETTINGS in src/config.rs (all of them, RUST_LOG included: the template sets it);
+     role-definition GUIDs, the same parameter names (with equal literal defaults and equal
+     constraints: allowed values, min/max value and length), the same literal variables, the same
+     output names, and the same app-setting names;
+  4. those app settings, minus the platform's own (AzureWebJobsStorage__*, APPLICATIONINSIGHTS_*,
+     FUNCTIONS_WORKER_RUNTIME/FUNCTIONS_EXTENSION_VERSION, WEBSITE_RUN_FROM_PACKAGE*), equal
+     SETTINGS in src/config.rs (all of them, RUST_LOG included: the template sets it);
   5. every role assignment is named guid(scope, principalId, roleDefinitionId); the workspace
      module grants Microsoft Sentinel Responder and Log Analytics Reader; the storage account
-     refuses shared keys, requires TLS 1.2 and https; the plan is FC1 and the runtime `custom`.
+     refuses shared keys, requires TLS 1.2 and https;
+  6. hosting plans: the ARM template is evaluated (armeval.py) for every allowed `hostingPlan`,
+     with a system- and a user-assigned identity: FlexConsumption is FC1 with functionAppConfig
+     (runtime custom 1.0, identity-based deployment storage) and none of the settings Flex
+     rejects; ElasticPremium (EP1) and Consumption (Y1) are Linux plans without functionAppConfig,
+     linuxFxVersion empty, FUNCTIONS_WORKER_RUNTIME=custom, FUNCTIONS_EXTENSION_VERSION=~4, and run
+     from the package blob read with the app's identity (no Azure Files content share, which would
+     need a key); Flex maximumInstanceCount is at least 40. The Bicep is checked for the same
+     structure (plan from planSkus/planKinds by hostingPlan, functionAppConfig only on Flex, the
+     EP1/Y1 settings only off Flex);
+  7. alerts: with alertActionGroupResourceId empty no scheduledQueryRules is deployed; with it set,
+     two (run-failed, no-success) on the Application Insights resource, wired to the action group,
+     with the expected query, threshold, evaluation frequency and window, in both templates.
 """
 
 import argparse
@@ -32,10 +46,41 @@ import re
 import sys
 from pathlib import Path
 
+sys.dont_write_bytecode = True  # no __pycache__ in the repository
+import armeval  # noqa: E402  (tools/infra/armeval.py, next to this file)
+
 SENTINEL_RESPONDER = "3e150937-b8fe-4cfb-8069-0eaf05ecd056"
 LOG_ANALYTICS_READER = "73c42c96-874c-492b-b04d-ab87d138a893"
 STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
-PLATFORM_SETTING = re.compile(r"^(AzureWebJobsStorage(__.*)?|APPLICATIONINSIGHTS_[A-Z_]+)$")
+PLATFORM_SETTING = re.compile(
+    r"^(AzureWebJobsStorage(__.*)?|APPLICATIONINSIGHTS_[A-Z_]+|FUNCTIONS_WORKER_RUNTIME|FUNCTIONS_EXTENSION_VERSION"
+    r"|WEBSITE_RUN_FROM_PACKAGE(_BLOB_MI_RESOURCE_ID)?)$"
+)
+# hostingPlan value -> the plan's SKU.
+PLANS = {
+    "FlexConsumption": {"name": "FC1", "tier": "FlexConsumption"},
+    "ElasticPremium": {"name": "EP1", "tier": "ElasticPremium"},
+    "Consumption": {"name": "Y1", "tier": "Dynamic"},
+}
+# Settings Flex Consumption rejects (runtime and version live in functionAppConfig) or has no use for.
+NOT_ON_FLEX = ("FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION", "WEBSITE_RUN_FROM_PACKAGE",
+               "WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID")
+# Azure Files content share: needs a storage key, which the storage account refuses.
+CONTENT_SHARE = ("WEBSITE_CONTENTAZUREFILECONNECTIONSTRING", "WEBSITE_CONTENTSHARE")
+FLEX_MIN_INSTANCES = 40
+SAMPLE_WORKSPACE = "/subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups/rg-sentinel/providers/Microsoft.OperationalInsights/workspaces/ws-sentinel"
+SAMPLE_IDENTITY = "/subscriptions/22222222-2222-2222-2222-222222222222/resourceGroups/rg-id/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-dfc"
+SAMPLE_ACTION_GROUP = "/subscriptions/33333333-3333-3333-3333-333333333333/resourceGroups/rg-ops/providers/Microsoft.Insights/actionGroups/ag-oncall"
+# The two alert rules, by name suffix (alert-<app>-<suffix>): what each must say.
+ALERTS = {
+    "run-failed": {"success": "false", "operator": "GreaterThan", "threshold": 0,
+                   "evaluationFrequency": "PT5M", "windowSize": "PT15M"},
+    "no-success": {"success": "true", "operator": "LessThan", "threshold": 1,
+                   "evaluationFrequency": "PT15M", "windowSize": "PT1H"},
+}
+# Bicep decorator -> ARM parameter property.
+CONSTRAINTS = {"allowed": "allowedValues", "min_value": "minValue", "max_value": "maxValue",
+               "min_length": "minLength", "max_length": "maxLength"}
 # Settings in SETTINGS that the template deliberately does not set (none today; RUST_LOG is set).
 NOT_SET_BY_TEMPLATE: set = set()
 GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -125,6 +170,31 @@ def literal(value):
     return isinstance(value, (bool, int, float)) or (
         isinstance(value, str) and "${" not in value and not value.startswith("[")
     )
+
+
+def body(res):
+    """A pycep resource's own config (a conditional resource nests it under config.config)."""
+    config = res.get("config", {})
+    return config.get("config", config) if "condition" in config else config
+
+
+def op(node, kind):
+    """The operands of a pycep operator node of that kind, or None."""
+    if isinstance(node, dict) and isinstance(node.get("operator"), dict) and node["operator"].get("type") == kind:
+        return node["operator"]["operands"]
+    return None
+
+
+def has_expression(value):
+    if isinstance(value, dict):
+        return any(has_expression(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_expression(v) for v in value)
+    return armeval.is_expression(value)
+
+
+def settings_of(site):
+    return {s["name"]: s["value"] for s in site.get("properties", {}).get("siteConfig", {}).get("appSettings", [])}
 
 
 def full_check(repo, infra, report):
@@ -220,6 +290,24 @@ def full_check(repo, infra, report):
             report.check(b_def == a_def, f"parameter {name}: same default", f"Bicep {b_def!r} vs ARM {a_def!r}")
         elif b_def is None:
             report.check("defaultValue" not in a_params[name], f"parameter {name}: required in both")
+    constraint_diffs = []
+    for name in sorted(set(b_params) & set(a_params)):
+        b_con = {CONSTRAINTS[d["type"]]: d["argument"] for d in b_params[name].get("decorators", []) if d["type"] in CONSTRAINTS}
+        a_con = {k: a_params[name][k] for k in CONSTRAINTS.values() if k in a_params[name]}
+        if b_con != a_con:
+            constraint_diffs.append(f"{name}: Bicep {b_con} vs ARM {a_con}")
+    report.check(not constraint_diffs, "same parameter constraints (allowed values, min/max)", "; ".join(constraint_diffs))
+
+    # Literal variables (no expression inside): equal on both sides.
+    b_vars = {n: v.get("value") for n, v in parsed[main].get("variables", {}).items()}
+    a_literal = {n: v for n, v in arm.get("variables", {}).items() if not has_expression(v)}
+    var_diffs = [f"{n}: ARM {v!r} vs Bicep {b_vars.get(n, '<missing>')!r}" for n, v in sorted(a_literal.items()) if b_vars.get(n) != v]
+    report.check(not var_diffs, f"same literal variables ({len(a_literal)})", "; ".join(var_diffs))
+
+    # Outputs.
+    b_outputs, a_outputs = set(parsed[main].get("outputs", {})), set(arm.get("outputs", {}))
+    report.check(b_outputs == a_outputs, f"same output names ({len(b_outputs)})",
+                 f"only in Bicep: {sorted(b_outputs - a_outputs)}; only in ARM: {sorted(a_outputs - b_outputs)}")
 
     # App settings.
     b_settings = bicep_app_settings(main.read_text())
@@ -233,30 +321,283 @@ def full_check(repo, infra, report):
             operator = {s for s in found if not PLATFORM_SETTING.match(s)}
             report.check(operator == contract, f"{label} app settings equal SETTINGS in src/config.rs ({len(contract)})",
                          f"missing: {sorted(contract - operator)}; not in SETTINGS: {sorted(operator - contract)}")
-    for label, found in (("Bicep", b_settings), ("ARM", a_settings)):
-        report.check("FUNCTIONS_WORKER_RUNTIME" not in found and "FUNCTIONS_EXTENSION_VERSION" not in found,
-                     f"{label} sets no FUNCTIONS_WORKER_RUNTIME/FUNCTIONS_EXTENSION_VERSION (Flex rejects them)")
-
-    # Security and hosting properties, both sides.
+    # Security properties, both sides.
     b_res = {r["type"]: r for p in parsed.values() for r in p.get("resources", {}).values() if not r.get("existing")}
     a_res = {r["type"]: r for r in resources}
     for label, props in (
-        ("Bicep", b_res.get("Microsoft.Storage/storageAccounts", {}).get("config", {}).get("properties", {})),
+        ("Bicep", body(b_res.get("Microsoft.Storage/storageAccounts", {})).get("properties", {})),
         ("ARM", a_res.get("Microsoft.Storage/storageAccounts", {}).get("properties", {})),
     ):
         report.check(props.get("allowSharedKeyAccess") is False and props.get("minimumTlsVersion") == "TLS1_2"
                      and props.get("supportsHttpsTrafficOnly") is True,
                      f"{label} storage: no shared keys, TLS 1.2, https only", json.dumps(props))
-    for label, sku in (
-        ("Bicep", b_res.get("Microsoft.Web/serverfarms", {}).get("config", {}).get("sku", {})),
-        ("ARM", a_res.get("Microsoft.Web/serverfarms", {}).get("sku", {})),
-    ):
-        report.check(sku.get("name") == "FC1" and sku.get("tier") == "FlexConsumption", f"{label} plan is FC1 FlexConsumption", json.dumps(sku))
-    for label, runtime in (
-        ("Bicep", b_res.get("Microsoft.Web/sites", {}).get("config", {}).get("properties", {}).get("functionAppConfig", {}).get("runtime", {})),
-        ("ARM", a_res.get("Microsoft.Web/sites", {}).get("properties", {}).get("functionAppConfig", {}).get("runtime", {})),
-    ):
-        report.check(runtime.get("name") == "custom", f"{label} function app runtime is custom", json.dumps(runtime))
+
+    check_arm_scenarios(arm, report)
+    check_bicep_hosting(parsed[main], report)
+    check_bicep_alerts(parsed[main], arm, report)
+
+
+def evaluate(arm, report, **params):
+    try:
+        resources, values = armeval.evaluate(arm, {"sentinelWorkspaceResourceId": SAMPLE_WORKSPACE, **params})
+    except armeval.EvalError as e:
+        report.check(False, f"ARM evaluates with {params}", str(e))
+        return None, None
+    return resources, values
+
+
+def check_arm_scenarios(arm, report):
+    """The ARM template evaluated for each hosting plan, identity kind and alert setting."""
+    hosting = arm.get("parameters", {}).get("hostingPlan", {})
+    report.check(hosting.get("allowedValues") == list(PLANS) and hosting.get("defaultValue") == "FlexConsumption",
+                 "ARM hostingPlan allows FlexConsumption, ElasticPremium, Consumption (default FlexConsumption)",
+                 json.dumps(hosting.get("allowedValues")))
+    max_instances = arm.get("parameters", {}).get("maximumInstanceCount", {})
+    report.check(max_instances.get("minValue", 0) >= FLEX_MIN_INSTANCES and max_instances.get("defaultValue", 0) >= FLEX_MIN_INSTANCES,
+                 f"ARM Flex maximumInstanceCount is at least {FLEX_MIN_INSTANCES}", json.dumps(max_instances))
+
+    for plan, sku in PLANS.items():
+        if plan not in (hosting.get("allowedValues") or []):
+            continue
+        problems = {"plan": [], "flex": [], "linux": [], "package": [], "deployed": []}
+        for identity in ("", SAMPLE_IDENTITY):
+            resources, values = evaluate(arm, report, hostingPlan=plan, userAssignedIdentityResourceId=identity)
+            if resources is None:
+                return
+            who = "user-assigned" if identity else "system-assigned"
+            deployed = [r for r in resources if r["deployed"]]
+            farms = [r for r in deployed if r["type"] == "Microsoft.Web/serverfarms"]
+            sites = [r for r in deployed if r["type"] == "Microsoft.Web/sites"]
+            if len(farms) != 1 or len(sites) != 1:
+                problems["deployed"].append(f"{who}: {len(farms)} plans, {len(sites)} sites")
+                continue
+            farm, site = farms[0], sites[0]
+            props = site.get("properties", {})
+            settings = settings_of(site)
+            site_config = props.get("siteConfig", {})
+            if farm.get("sku") != sku or farm.get("properties", {}).get("reserved") is not True or site.get("kind") != "functionapp,linux":
+                problems["plan"].append(f"{who}: sku {farm.get('sku')}, reserved {farm.get('properties', {}).get('reserved')}, site kind {site.get('kind')}")
+            if any(s in settings for s in CONTENT_SHARE):
+                problems["package"].append(f"{who}: sets {[s for s in CONTENT_SHARE if s in settings]}, which needs a storage key")
+            if plan == "FlexConsumption":
+                fac = props.get("functionAppConfig") or {}
+                storage = fac.get("deployment", {}).get("storage", {})
+                auth = storage.get("authentication", {})
+                want_auth = "UserAssignedIdentity" if identity else "SystemAssignedIdentity"
+                if fac.get("runtime") != {"name": "custom", "version": values["customRuntimeVersion"]} or values["customRuntimeVersion"] != "1.0":
+                    problems["flex"].append(f"{who}: runtime {fac.get('runtime')}")
+                if storage.get("type") != "blobContainer" or auth.get("type") != want_auth or (identity and auth.get("userAssignedIdentityResourceId") != identity):
+                    problems["flex"].append(f"{who}: deployment storage {storage}")
+                scale = fac.get("scaleAndConcurrency", {})
+                if scale.get("maximumInstanceCount", 0) < FLEX_MIN_INSTANCES:
+                    problems["flex"].append(f"{who}: maximumInstanceCount {scale.get('maximumInstanceCount')}")
+                rejected = [s for s in NOT_ON_FLEX if s in settings]
+                if rejected:
+                    problems["flex"].append(f"{who}: sets {rejected}")
+                if site_config.get("linuxFxVersion") not in (None,):
+                    problems["flex"].append(f"{who}: linuxFxVersion {site_config.get('linuxFxVersion')!r}")
+            else:
+                if props.get("functionAppConfig") is not None:
+                    problems["linux"].append(f"{who}: functionAppConfig {props.get('functionAppConfig')}")
+                if site_config.get("linuxFxVersion") != "":
+                    problems["linux"].append(f"{who}: linuxFxVersion {site_config.get('linuxFxVersion')!r}")
+                if settings.get("FUNCTIONS_WORKER_RUNTIME") != "custom" or settings.get("FUNCTIONS_EXTENSION_VERSION") != "~4":
+                    problems["linux"].append(f"{who}: FUNCTIONS_WORKER_RUNTIME={settings.get('FUNCTIONS_WORKER_RUNTIME')!r}, "
+                                             f"FUNCTIONS_EXTENSION_VERSION={settings.get('FUNCTIONS_EXTENSION_VERSION')!r}")
+                package = str(settings.get("WEBSITE_RUN_FROM_PACKAGE", ""))
+                container = arm.get("variables", {}).get("deploymentContainerName")
+                if not (package.startswith("<reference(") and ".primaryEndpoints.blob>" in package and f">{container}/" in package and package.endswith(".zip")):
+                    problems["package"].append(f"{who}: WEBSITE_RUN_FROM_PACKAGE={package!r}")
+                mi = settings.get("WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID")
+                if (identity and mi != identity) or (not identity and mi is not None):
+                    problems["package"].append(f"{who}: WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID={mi!r}")
+        report.check(not problems["deployed"], f"ARM {plan}: one plan and one function app", "; ".join(problems["deployed"]))
+        report.check(not problems["plan"], f"ARM {plan}: plan {sku['name']} ({sku['tier']}), Linux (reserved), site functionapp,linux", "; ".join(problems["plan"]))
+        if plan == "FlexConsumption":
+            report.check(not problems["flex"], "ARM FlexConsumption: functionAppConfig runtime custom 1.0, identity-based deployment storage, "
+                         f"maximumInstanceCount >= {FLEX_MIN_INSTANCES}, no FUNCTIONS_*/WEBSITE_RUN_FROM_PACKAGE settings", "; ".join(problems["flex"]))
+        else:
+            report.check(not problems["linux"], f"ARM {plan}: no functionAppConfig, linuxFxVersion empty, FUNCTIONS_WORKER_RUNTIME=custom, "
+                         "FUNCTIONS_EXTENSION_VERSION=~4", "; ".join(problems["linux"]))
+        report.check(not problems["package"], f"ARM {plan}: no Azure Files content share" +
+                     ("" if plan == "FlexConsumption" else "; runs from the package blob in the deployment container, read with the app's identity"),
+                     "; ".join(problems["package"]))
+
+    # Alerts.
+    for plan in PLANS:
+        if plan not in (hosting.get("allowedValues") or []):
+            continue
+        resources, _ = evaluate(arm, report, hostingPlan=plan)
+        if resources is None:
+            return
+        rules = [r for r in resources if r["type"] == "Microsoft.Insights/scheduledQueryRules"]
+        report.check(rules and not any(r["deployed"] for r in rules),
+                     f"ARM {plan}: no alert rule without alertActionGroupResourceId",
+                     f"{len(rules)} rules, deployed: {[r['name'] for r in rules if r['deployed']]}")
+    resources, values = evaluate(arm, report, alertActionGroupResourceId=SAMPLE_ACTION_GROUP)
+    if resources is None:
+        return
+    appi = [r for r in resources if r["type"] == "Microsoft.Insights/components" and r["deployed"]]
+    appi_id = armeval.resource_id(armeval.SUBSCRIPTION, armeval.RESOURCE_GROUP, "Microsoft.Insights/components", [appi[0]["name"]]) if len(appi) == 1 else None
+    rules = {r["name"]: r for r in resources if r["type"] == "Microsoft.Insights/scheduledQueryRules" and r["deployed"]}
+    expected_names = {f"alert-{values['appName']}-{suffix}" for suffix in ALERTS}
+    report.check(set(rules) == expected_names, "ARM alerts: with alertActionGroupResourceId, exactly the run-failed and no-success rules",
+                 f"deployed {sorted(rules)}, expected {sorted(expected_names)}")
+    for suffix, want in ALERTS.items():
+        rule = rules.get(f"alert-{values['appName']}-{suffix}")
+        if rule is None:
+            continue
+        problems = alert_problems(rule.get("properties", {}), want, appi_id, SAMPLE_ACTION_GROUP)
+        if rule.get("kind") != "LogAlert":
+            problems.append(f"kind {rule.get('kind')}")
+        report.check(not problems, f"ARM alert {suffix}: on Application Insights, {want['operator']} {want['threshold']} "
+                     f"every {want['evaluationFrequency']} over {want['windowSize']}, to the action group", "; ".join(problems))
+
+
+def alert_problems(props, want, scope, action_group):
+    problems = []
+    if props.get("scopes") != [scope]:
+        problems.append(f"scopes {props.get('scopes')} (want [{scope}])")
+    if props.get("actions", {}).get("actionGroups") != [action_group]:
+        problems.append(f"actionGroups {props.get('actions', {}).get('actionGroups')} (want [{action_group}])")
+    if props.get("enabled") is not True:
+        problems.append(f"enabled {props.get('enabled')}")
+    for key in ("evaluationFrequency", "windowSize"):
+        if props.get(key) != want[key]:
+            problems.append(f"{key} {props.get(key)} (want {want[key]})")
+    criteria = props.get("criteria", {}).get("allOf", [])
+    if len(criteria) != 1:
+        problems.append(f"{len(criteria)} criteria")
+        return problems
+    c = criteria[0]
+    query = str(c.get("query", ""))
+    if not (re.search(r'\brequests\b', query) and 'name == "SyncTimer"' in query and f"success == {want['success']}" in query):
+        problems.append(f"query {query!r}")
+    if c.get("timeAggregation") != "Count" or c.get("operator") != want["operator"] or c.get("threshold") != want["threshold"]:
+        problems.append(f"{c.get('timeAggregation')} {c.get('operator')} {c.get('threshold')}")
+    return problems
+
+
+def check_bicep_hosting(main, report):
+    """The Bicep's hosting structure, read from the pycep tree (pycep does not evaluate)."""
+    variables = {n: v.get("value") for n, v in main.get("variables", {}).items()}
+    resources = main.get("resources", {})
+    farm = next((body(r) for r in resources.values() if r["type"] == "Microsoft.Web/serverfarms"), {})
+    site = next((body(r) for r in resources.values() if r["type"] == "Microsoft.Web/sites"), {})
+
+    is_flex = op(variables.get("isFlex"), "equals")
+    report.check(is_flex == {"operand_1": "hostingPlan", "operand_2": "FlexConsumption"}
+                 and op(variables.get("runsFromPackage"), "not") == {"bool_value": "isFlex"},
+                 "Bicep isFlex = hostingPlan == 'FlexConsumption', runsFromPackage = !isFlex",
+                 json.dumps([variables.get("isFlex"), variables.get("runsFromPackage")]))
+
+    sku, kind = op(farm.get("sku"), "index_accessor"), op(farm.get("kind"), "index_accessor")
+    report.check(sku == {"operand_1": "planSkus", "operand_2": "hostingPlan"} and kind == {"operand_1": "planKinds", "operand_2": "hostingPlan"}
+                 and variables.get("planSkus") == PLANS and farm.get("properties", {}).get("reserved") is True,
+                 "Bicep plan: sku planSkus[hostingPlan] (FC1, EP1, Y1), kind planKinds[hostingPlan], Linux (reserved)",
+                 json.dumps([farm.get("sku"), farm.get("kind"), variables.get("planSkus")]))
+
+    props = site.get("properties", {})
+    fac = op(props.get("functionAppConfig"), "conditional") or {}
+    flex_config = variables.get(fac.get("true_value")) if isinstance(fac.get("true_value"), str) else fac.get("true_value")
+    runtime = (flex_config or {}).get("runtime") if isinstance(flex_config, dict) else None
+    report.check(fac.get("condition") == "isFlex" and fac.get("false_value") is None
+                 and runtime == {"name": "custom", "version": "customRuntimeVersion"},
+                 "Bicep functionAppConfig only on Flex (isFlex ? ... : null), runtime custom / customRuntimeVersion",
+                 json.dumps([props.get("functionAppConfig"), runtime]))
+    fx = op(props.get("siteConfig", {}).get("linuxFxVersion"), "conditional") or {}
+    report.check(fx == {"condition": "isFlex", "true_value": None, "false_value": ""},
+                 "Bicep linuxFxVersion: not set on Flex, empty on EP1/Y1", json.dumps(props.get("siteConfig", {}).get("linuxFxVersion")))
+
+    # The EP1/Y1 settings sit in variables that appSettings takes only off Flex.
+    app_settings = props.get("siteConfig", {}).get("appSettings", {})
+    args = list(app_settings.get("function", {}).get("parameters", {}).values()) if isinstance(app_settings, dict) else []
+    holder = {}
+    for name, value in variables.items():
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict) and item.get("name") in NOT_ON_FLEX:
+                    holder[item["name"]] = name
+    report.check(set(holder) == set(NOT_ON_FLEX), "Bicep declares " + ", ".join(NOT_ON_FLEX), json.dumps(holder))
+    problems = []
+    for setting, var in holder.items():
+        guards = []
+        for arg in args:
+            cond = op(arg, "conditional")
+            if arg == var:
+                guards.append("always")
+            elif cond and cond.get("true_value") == var and cond.get("false_value") == []:
+                guards.append(cond.get("condition"))
+        want_identity = setting == "WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID"
+        ok = len(guards) == 1 and (
+            guards[0] == {"operator": {"type": "and", "operands": {"operand_1": "runsFromPackage", "operand_2": "useUserAssignedIdentity"}}}
+            if want_identity else guards[0] == "runsFromPackage")
+        if not ok:
+            problems.append(f"{setting} ({var}) included under {guards}")
+    report.check(not problems and holder, "Bicep appSettings: FUNCTIONS_*/WEBSITE_RUN_FROM_PACKAGE only off Flex (runsFromPackage), "
+                 "the package identity only with a user-assigned identity", "; ".join(problems))
+    by_name = {item["name"]: item["value"] for v in variables.values() if isinstance(v, list) for item in v if isinstance(item, dict) and "name" in item}
+    report.check(by_name.get("FUNCTIONS_WORKER_RUNTIME") == "custom" and by_name.get("FUNCTIONS_EXTENSION_VERSION") == "~4"
+                 and by_name.get("WEBSITE_RUN_FROM_PACKAGE") == "${storageAccount.properties.primaryEndpoints.blob}${deploymentContainerName}/${packageBlobName}"
+                 and not any(s in by_name for s in CONTENT_SHARE),
+                 "Bicep EP1/Y1 settings: FUNCTIONS_WORKER_RUNTIME=custom, FUNCTIONS_EXTENSION_VERSION=~4, package blob in the deployment container, no content share",
+                 json.dumps({k: by_name.get(k) for k in NOT_ON_FLEX + CONTENT_SHARE}))
+    max_instances = main.get("parameters", {}).get("maximumInstanceCount", {})
+    min_value = next((d["argument"] for d in max_instances.get("decorators", []) if d["type"] == "min_value"), 0)
+    report.check(min_value >= FLEX_MIN_INSTANCES and max_instances.get("default", 0) >= FLEX_MIN_INSTANCES
+                 and (flex_config or {}).get("scaleAndConcurrency", {}).get("maximumInstanceCount") == "maximumInstanceCount",
+                 f"Bicep Flex maximumInstanceCount is at least {FLEX_MIN_INSTANCES}", json.dumps(max_instances))
+
+
+def check_bicep_alerts(main, arm, report):
+    """The Bicep alert rules: conditional on the action group, and equal to the ARM ones."""
+    variables = {n: v.get("value") for n, v in main.get("variables", {}).items()}
+    rules = {n: r for n, r in main.get("resources", {}).items() if r["type"] == "Microsoft.Insights/scheduledQueryRules"}
+    report.check(op(variables.get("deployAlerts"), "not") == {"bool_value": {"function": {"type": "empty", "parameters": {"item_to_test": "alertActionGroupResourceId"}}}},
+                 "Bicep deployAlerts = !empty(alertActionGroupResourceId)", json.dumps(variables.get("deployAlerts")))
+    resources, values = evaluate(arm, report, alertActionGroupResourceId=SAMPLE_ACTION_GROUP)
+    if resources is None:
+        return
+    arm_rules = {r["name"]: r for r in resources if r["type"] == "Microsoft.Insights/scheduledQueryRules"}
+    seen = set()
+    for name, rule in rules.items():
+        config = body(rule)
+        suffix = str(config.get("name", "")).replace("alert-${appName}-", "", 1)
+        seen.add(suffix)
+        want = ALERTS.get(suffix)
+        if want is None:
+            report.check(False, f"Bicep alert {name} is a known rule", config.get("name", ""))
+            continue
+        props = dict(config.get("properties", {}))
+        problems = []
+        if rule["config"].get("condition") != "deployAlerts":
+            problems.append(f"condition {rule['config'].get('condition')!r}")
+        if props.get("scopes") != [{"operator": {"type": "property_accessor", "operands": {"operand_1": "appInsights", "operand_2": "id"}}}]:
+            problems.append(f"scopes {props.get('scopes')}")
+        props["scopes"] = ["appi"]
+        # Resolve the query variable, then compare with the rule's own expectations and with ARM.
+        criteria = [dict(c) for c in props.get("criteria", {}).get("allOf", [])]
+        for c in criteria:
+            if isinstance(c.get("query"), str) and c["query"] in variables:
+                c["query"] = variables[c["query"]]
+        props["criteria"] = {"allOf": criteria}
+        if props.get("actions", {}).get("actionGroups") != ["alertActionGroupResourceId"]:
+            problems.append(f"actionGroups {props.get('actions', {}).get('actionGroups')}")
+        props["actions"] = {"actionGroups": ["ag"]}
+        problems += alert_problems(props, want, "appi", "ag")
+        arm_rule = arm_rules.get(f"alert-{values['appName']}-{suffix}")
+        if arm_rule is None:
+            problems.append("no ARM rule of that name")
+        else:
+            for key in ("severity", "evaluationFrequency", "windowSize", "autoMitigate", "enabled"):
+                if props.get(key) != arm_rule["properties"].get(key):
+                    problems.append(f"{key}: Bicep {props.get(key)!r} vs ARM {arm_rule['properties'].get(key)!r}")
+            if criteria != arm_rule["properties"].get("criteria", {}).get("allOf"):
+                problems.append(f"criteria: Bicep {criteria} vs ARM {arm_rule['properties'].get('criteria', {}).get('allOf')}")
+            if config.get("kind") != arm_rule.get("kind"):
+                problems.append(f"kind: Bicep {config.get('kind')!r} vs ARM {arm_rule.get('kind')!r}")
+        report.check(not problems, f"Bicep alert {suffix}: only with an action group, on appInsights.id, same as ARM", "; ".join(problems))
+    report.check(seen == set(ALERTS), "Bicep declares the run-failed and no-success alert rules", f"found {sorted(seen)}")
 
 
 def main(argv):

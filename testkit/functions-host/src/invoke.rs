@@ -47,7 +47,7 @@ pub struct CallerRequest {
 }
 
 impl CallerRequest {
-    /// A non-chunked POST with a JSON body, the way Sentinel's automation calls the webhook.
+    /// A non-chunked POST with a JSON body, the way a Sentinel playbook's HTTP action calls the webhook.
     pub fn post_json(path_and_query: impl Into<String>, body: impl Into<Vec<u8>>) -> Self {
         CallerRequest {
             method: "POST".into(),

@@ -1,0 +1,354 @@
+"""A small evaluator of ARM template expressions, enough for infra/azuredeploy.json.
+
+It evaluates a template's top-level resources for given parameter values (defaults filled in), so
+the offline checks can assert what each hosting plan and each optional feature actually deploys:
+conditions, SKUs, app settings, alert rules. It is not ARM: `reference()` returns a placeholder
+(`Ref`), `uniqueString()`/`guid()` are stable hashes but not Azure's, and nested deployments'
+inner templates are not evaluated. An unknown function is an error, never a silent guess.
+"""
+
+import hashlib
+import re
+
+SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
+RESOURCE_GROUP = "rg-offline"
+LOCATION = "westeurope"
+
+
+class EvalError(Exception):
+    pass
+
+
+class Ref:
+    """What reference() returns: any property of it is another Ref; as a string, a placeholder."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def get(self, name):
+        return Ref(f"{self.path}.{name}")
+
+    def __str__(self):
+        return f"<{self.path}>"
+
+    def __repr__(self):
+        return f"Ref({self.path!r})"
+
+    def __eq__(self, other):
+        return isinstance(other, Ref) and other.path == self.path
+
+    def __hash__(self):
+        return hash(self.path)
+
+
+# --- parsing --------------------------------------------------------------------------------
+
+TOKEN = re.compile(r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>[(),.\[\]]))")
+
+
+def tokenize(text):
+    pos, out = 0, []
+    while pos < len(text):
+        if text[pos:].strip() == "":
+            break
+        m = TOKEN.match(text, pos)
+        if not m:
+            raise EvalError(f"cannot read expression at {text[pos:pos + 30]!r}")
+        pos = m.end()
+        kind = m.lastgroup
+        value = m.group(kind)
+        if kind == "str":
+            value = value[1:-1].replace("''", "'")
+        elif kind == "num":
+            value = int(value)
+        out.append((kind, value))
+    return out
+
+
+class Parser:
+    def __init__(self, tokens):
+        self.t = tokens
+        self.i = 0
+
+    def peek(self, value=None):
+        if self.i >= len(self.t):
+            return None
+        tok = self.t[self.i]
+        if value is not None and not (tok[0] == "op" and tok[1] == value):
+            return None
+        return tok
+
+    def take(self, value=None):
+        tok = self.peek(value)
+        if tok is None:
+            raise EvalError(f"expected {value or 'a token'} at token {self.i}: {self.t[self.i:self.i + 3]}")
+        self.i += 1
+        return tok
+
+    def expr(self):
+        kind, value = self.take()
+        if kind == "str":
+            node = ("lit", value)
+        elif kind == "num":
+            node = ("lit", value)
+        elif kind == "name":
+            self.take("(")
+            args = []
+            if not self.peek(")"):
+                args.append(self.expr())
+                while self.peek(","):
+                    self.take(",")
+                    args.append(self.expr())
+            self.take(")")
+            node = ("call", value.lower(), args)
+        else:
+            raise EvalError(f"unexpected {value!r}")
+        while True:
+            if self.peek("."):
+                self.take(".")
+                _, name = self.take()
+                node = ("prop", node, name)
+            elif self.peek("["):
+                self.take("[")
+                index = self.expr()
+                self.take("]")
+                node = ("index", node, index)
+            else:
+                return node
+
+
+def parse(text):
+    p = Parser(tokenize(text))
+    node = p.expr()
+    if p.i != len(p.t):
+        raise EvalError(f"trailing tokens in {text!r}")
+    return node
+
+
+def is_expression(value):
+    return isinstance(value, str) and value.startswith("[") and not value.startswith("[[") and value.endswith("]")
+
+
+# --- evaluation -----------------------------------------------------------------------------
+
+
+def unique_string(*args):
+    return hashlib.sha256("|".join(map(str, args)).encode()).hexdigest()[:13]
+
+
+def guid(*args):
+    h = hashlib.sha256("|".join(map(str, args)).encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+def resource_id(subscription, group, rtype, names):
+    parts = rtype.split("/")
+    namespace, types = parts[0], parts[1:]
+    if len(types) != len(names):
+        raise EvalError(f"resourceId({rtype}) needs {len(types)} names, got {names}")
+    path = "/".join(f"{t}/{n}" for t, n in zip(types, names))
+    prefix = f"/subscriptions/{subscription}"
+    if group is not None:
+        prefix += f"/resourceGroups/{group}"
+    return f"{prefix}/providers/{namespace}/{path}"
+
+
+class Template:
+    def __init__(self, template, parameters=None):
+        self.template = template
+        self.params = {}
+        given = parameters or {}
+        unknown = set(given) - set(template.get("parameters", {}))
+        if unknown:
+            raise EvalError(f"unknown parameters {sorted(unknown)}")
+        self._params_given = given
+        self._vars = {}
+        self._evaluating = set()
+
+    def parameter(self, name):
+        if name in self.params:
+            return self.params[name]
+        decl = self.template.get("parameters", {}).get(name)
+        if decl is None:
+            raise EvalError(f"no parameter {name}")
+        if name in self._params_given:
+            value = self._params_given[name]
+        elif "defaultValue" in decl:
+            value = self.value(decl["defaultValue"])
+        else:
+            raise EvalError(f"parameter {name} is required")
+        allowed = decl.get("allowedValues")
+        if allowed is not None and value not in allowed:
+            raise EvalError(f"parameter {name}={value!r} is not one of {allowed}")
+        self.params[name] = value
+        return value
+
+    def variable(self, name):
+        if name in self._vars:
+            return self._vars[name]
+        if name in self._evaluating:
+            raise EvalError(f"variable {name} refers to itself")
+        decls = self.template.get("variables", {})
+        if name not in decls:
+            raise EvalError(f"no variable {name}")
+        self._evaluating.add(name)
+        value = self.value(decls[name])
+        self._evaluating.discard(name)
+        self._vars[name] = value
+        return value
+
+    def value(self, v):
+        """A template value: expressions evaluated, objects and arrays deeply."""
+        if isinstance(v, dict):
+            return {k: self.value(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [self.value(x) for x in v]
+        if isinstance(v, str):
+            if is_expression(v):
+                return self.eval(parse(v[1:-1]))
+            if v.startswith("[["):
+                return v[1:]
+        return v
+
+    def eval(self, node):
+        kind = node[0]
+        if kind == "lit":
+            return node[1]
+        if kind == "prop":
+            base = self.eval(node[1])
+            return self.member(base, node[2])
+        if kind == "index":
+            base = self.eval(node[1])
+            index = self.eval(node[2])
+            if isinstance(base, Ref):
+                return base.get(str(index))
+            try:
+                return base[index]
+            except (KeyError, IndexError, TypeError) as e:
+                raise EvalError(f"cannot index {base!r} with {index!r}") from e
+        if kind == "call":
+            name, args = node[1], node[2]
+            if name == "if":
+                if len(args) != 3:
+                    raise EvalError("if() takes 3 arguments")
+                return self.eval(args[1]) if self.truthy(self.eval(args[0])) else self.eval(args[2])
+            return self.call(name, [self.eval(a) for a in args])
+        raise EvalError(f"unknown node {node!r}")
+
+    @staticmethod
+    def member(base, name):
+        if isinstance(base, Ref):
+            return base.get(name)
+        if isinstance(base, dict):
+            if name not in base:
+                raise EvalError(f"no property {name} in {sorted(base)}")
+            return base[name]
+        raise EvalError(f"cannot read .{name} of {base!r}")
+
+    @staticmethod
+    def truthy(value):
+        if not isinstance(value, bool):
+            raise EvalError(f"condition is not a bool: {value!r}")
+        return value
+
+    def call(self, name, a):
+        rg_id = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}"
+        if name == "parameters":
+            return self.parameter(a[0])
+        if name == "variables":
+            return self.variable(a[0])
+        if name == "resourcegroup":
+            return {"id": rg_id, "name": RESOURCE_GROUP, "location": LOCATION}
+        if name == "subscription":
+            return {"id": f"/subscriptions/{SUBSCRIPTION}", "subscriptionId": SUBSCRIPTION}
+        if name == "environment":
+            return {"name": "AzureCloud", "suffixes": {"storage": "core.windows.net"}}
+        if name == "uniquestring":
+            return unique_string(*a)
+        if name == "guid":
+            return guid(*a)
+        if name == "format":
+            fmt = a[0]
+
+            def sub(m):
+                return str(a[int(m.group(1)) + 1])
+
+            return re.sub(r"\{(\d+)\}", sub, fmt)
+        if name == "concat":
+            if all(isinstance(x, list) for x in a):
+                return [y for x in a for y in x]
+            return "".join(str(x) for x in a)
+        if name == "createarray":
+            return list(a)
+        if name == "createobject":
+            if len(a) % 2:
+                raise EvalError("createObject() needs name/value pairs")
+            return {a[i]: a[i + 1] for i in range(0, len(a), 2)}
+        if name == "union":
+            out = {}
+            for x in a:
+                out.update(x)
+            return out
+        if name == "equals":
+            return a[0] == a[1]
+        if name == "not":
+            return not self.truthy(a[0])
+        if name == "and":
+            return all(self.truthy(x) for x in a)
+        if name == "or":
+            return any(self.truthy(x) for x in a)
+        if name == "empty":
+            return a[0] is None or len(a[0]) == 0
+        if name == "split":
+            return a[0].split(a[1])
+        if name == "string":
+            if isinstance(a[0], bool):
+                return "True" if a[0] else "False"
+            return str(a[0])
+        if name == "tolower":
+            return a[0].lower()
+        if name == "null":
+            return None
+        if name == "true":
+            return True
+        if name == "false":
+            return False
+        if name == "reference":
+            return Ref(f"reference({a[0]})")
+        if name == "resourceid":
+            # resourceId([subscriptionId], [resourceGroupName], type, name1, ...)
+            i = next(k for k, x in enumerate(a) if isinstance(x, str) and "/" in x and not x.startswith("/"))
+            head = a[:i]
+            sub = head[0] if len(head) == 2 else SUBSCRIPTION
+            group = head[-1] if head else RESOURCE_GROUP
+            return resource_id(sub, group, a[i], a[i + 1:])
+        if name == "subscriptionresourceid":
+            return resource_id(SUBSCRIPTION, None, a[0], a[1:])
+        if name == "extensionresourceid":
+            return f"{a[0]}/providers/{a[1]}/" + "/".join(map(str, a[2:]))
+        raise EvalError(f"function {name}() is not supported by the offline evaluator")
+
+    def resources(self):
+        """The top-level resources, evaluated: each a dict with `deployed` (the condition) and the
+        resource's own keys evaluated (a nested deployment's inner template is left as it is)."""
+        out = []
+        for res in self.template.get("resources", []):
+            item = {"deployed": self.truthy(self.value(res.get("condition", True)))}
+            for key, value in res.items():
+                if key == "condition":
+                    continue
+                if key == "properties" and res.get("type") == "Microsoft.Resources/deployments":
+                    item[key] = value
+                    continue
+                item[key] = self.value(value)
+            out.append(item)
+        return out
+
+
+def evaluate(template, parameters=None):
+    """Evaluated top-level resources and the parameter values used."""
+    t = Template(template, parameters)
+    resources = t.resources()
+    for name in template.get("parameters", {}):
+        t.parameter(name)
+    return resources, t.params
