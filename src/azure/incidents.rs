@@ -392,45 +392,39 @@ impl IncidentsClient {
 
     /// Lists the incident's alerts with their current status, following `nextLink`.
     pub async fn alerts(&self, name: &IncidentName) -> Result<Vec<AlertEntity>, AzureError> {
-        let mut url = self.url(name, &["alerts"]);
-        let mut alerts = Vec::new();
-        for _ in 0..MAX_PAGES {
-            let answer = self.client.send(Method::Post, url.clone(), None).await?;
-            if answer.status != 200 {
-                return Err(answer.into_error(SERVICE));
-            }
-            let page: Page<AlertEntity> = answer.json(SERVICE)?;
-            alerts.extend(page.value);
-            match page.next_link {
-                None => return Ok(alerts),
-                Some(link) => url = self.checked_next_link(&link)?,
-            }
-        }
-        Err(AzureError::Decode {
-            service: SERVICE,
-            message: format!("more than {MAX_PAGES} pages of alerts"),
-        })
+        // The alert list is a POST action; its further pages are POSTed to `nextLink` as well.
+        self.all_pages(Method::Post, self.url(name, &["alerts"]), "alerts").await
     }
 
     /// The incident's comments, following `nextLink` (an incident holds at most 100).
     pub async fn comments(&self, name: &IncidentName) -> Result<Vec<CommentProperties>, AzureError> {
-        let mut url = self.url(name, &["comments"]);
-        let mut comments = Vec::new();
+        let comments: Vec<CommentEntity> = self.all_pages(Method::Get, self.url(name, &["comments"]), "comments").await?;
+        Ok(comments.into_iter().map(|c| c.properties).collect())
+    }
+
+    /// Every item of a paged list, following `nextLink` on the configured endpoint only.
+    async fn all_pages<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        mut url: Url,
+        what: &str,
+    ) -> Result<Vec<T>, AzureError> {
+        let mut items = Vec::new();
         for _ in 0..MAX_PAGES {
-            let answer = self.client.send(Method::Get, url.clone(), None).await?;
+            let answer = self.client.send(method.clone(), url.clone(), None).await?;
             if answer.status != 200 {
                 return Err(answer.into_error(SERVICE));
             }
-            let page: Page<CommentEntity> = answer.json(SERVICE)?;
-            comments.extend(page.value.into_iter().map(|c| c.properties));
+            let page: Page<T> = answer.json(SERVICE)?;
+            items.extend(page.value);
             match page.next_link {
-                None => return Ok(comments),
+                None => return Ok(items),
                 Some(link) => url = self.checked_next_link(&link)?,
             }
         }
         Err(AzureError::Decode {
             service: SERVICE,
-            message: format!("more than {MAX_PAGES} pages of comments"),
+            message: format!("more than {MAX_PAGES} pages of {what}"),
         })
     }
 

@@ -144,29 +144,28 @@ impl AzureSim {
     /// Race helper: creates an alert now and attaches it (as [`AzureSim::attach_alert`]) right
     /// after the next GET of `incident` is answered, between the caller's read and its write.
     pub fn attach_after_next_get(&self, incident: &str, seed: AlertSeed) -> String {
-        let mut state = self.inner.lock();
-        let id = state.add_alert(seed);
-        for row in state.tables.alerts.iter_mut().filter(|r| r.system_alert_id == id) {
-            row.held = true;
-        }
-        state
-            .after_get
-            .entry(incident.to_string())
-            .or_default()
-            .push(state::AfterGet::Attach(id.clone()));
-        id
+        self.attach_later(incident, seed, |state| &mut state.after_get)
     }
 
     /// Race helper: creates an alert now and attaches it right after the next alert list of
     /// `incident` is answered: the caller's list is then older than the incident it writes.
     pub fn attach_after_next_alerts_list(&self, incident: &str, seed: AlertSeed) -> String {
+        self.attach_later(incident, seed, |state| &mut state.after_alerts)
+    }
+
+    /// Creates an alert (its rows held back) and queues its attachment in `queue`.
+    fn attach_later(
+        &self,
+        incident: &str,
+        seed: AlertSeed,
+        queue: impl FnOnce(&mut State) -> &mut std::collections::HashMap<String, Vec<state::AfterGet>>,
+    ) -> String {
         let mut state = self.inner.lock();
         let id = state.add_alert(seed);
         for row in state.tables.alerts.iter_mut().filter(|r| r.system_alert_id == id) {
             row.held = true;
         }
-        state
-            .after_alerts
+        queue(&mut state)
             .entry(incident.to_string())
             .or_default()
             .push(state::AfterGet::Attach(id.clone()));

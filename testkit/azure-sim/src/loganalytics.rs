@@ -32,60 +32,44 @@ fn syntax_error() -> Response {
     )
 }
 
-/// The `PartialError` a truncated answer carries: past 500,000 records (or 64 MB) the service
-/// cuts the result and says so with `E_QUERY_RESULT_SET_TOO_LARGE` (Kusto query limits,
-/// https://aka.ms/kustoquerylimits; the shape is the recorded partial error's).
-fn too_many_records(limit: usize) -> Value {
+/// A `PartialError` object with one engine error whose inner error is `code` / `message`, in the
+/// shape of the recorded partial error (`tests/fixtures/loganalytics-api/recorded/partial-error-200.json`).
+fn partial(code: &str, message: &str) -> Value {
     json!({
         "code": "PartialError",
         "message": "There were some errors when processing your query.",
         "details": [{
             "code": "EngineError",
             "message": "Something went wrong processing your query on the server.",
-            "innererror": {
-                "code": "-2133196797",
-                "message": format!("Query result set has exceeded the internal record count limit {limit} (E_QUERY_RESULT_SET_TOO_LARGE; see https://aka.ms/kustoquerylimits)"),
-                "severity": 2,
-                "severityName": "Error"
-            }
+            "innererror": {"code": code, "message": message, "severity": 2, "severityName": "Error"}
         }]
     })
 }
 
-/// Recorded `PartialError` object added to a 200 answer by the `PartialError` fault.
+/// The `PartialError` a truncated answer carries: past 500,000 records (or 64 MB) the service
+/// cuts the result and says so with `E_QUERY_RESULT_SET_TOO_LARGE` (Kusto query limits,
+/// https://aka.ms/kustoquerylimits).
+fn too_many_records(limit: usize) -> Value {
+    partial(
+        "-2133196797",
+        &format!("Query result set has exceeded the internal record count limit {limit} (E_QUERY_RESULT_SET_TOO_LARGE; see https://aka.ms/kustoquerylimits)"),
+    )
+}
+
+/// The recorded `PartialError` object (the 64 MB data-size limit), added by the `PartialError` fault.
 fn partial_error() -> Value {
-    json!({
-        "code": "PartialError",
-        "message": "There were some errors when processing your query.",
-        "details": [{
-            "code": "EngineError",
-            "message": "Something went wrong processing your query on the server.",
-            "innererror": {
-                "code": "-2133196797",
-                "message": "Query result set has exceeded the internal data size limit 64000000 (E_QUERY_RESULT_SET_TOO_LARGE; see https://aka.ms/kustoquerylimits)",
-                "severity": 2,
-                "severityName": "Error"
-            }
-        }]
-    })
+    partial(
+        "-2133196797",
+        "Query result set has exceeded the internal data size limit 64000000 (E_QUERY_RESULT_SET_TOO_LARGE; see https://aka.ms/kustoquerylimits)",
+    )
 }
 
 /// A `PartialError` that is not about the result's size (see `FaultKind::PartialFailure`).
 fn low_memory() -> Value {
-    json!({
-        "code": "PartialError",
-        "message": "There were some errors when processing your query.",
-        "details": [{
-            "code": "EngineError",
-            "message": "Something went wrong processing your query on the server.",
-            "innererror": {
-                "code": "-2133196793",
-                "message": "Query execution lacks memory resources to complete (80DA0007): Partial query failure: Low memory condition (E_LOW_MEMORY_CONDITION)",
-                "severity": 2,
-                "severityName": "Error"
-            }
-        }]
-    })
+    partial(
+        "-2133196793",
+        "Query execution lacks memory resources to complete (80DA0007): Partial query failure: Low memory condition (E_LOW_MEMORY_CONDITION)",
+    )
 }
 
 /// Answers a query request; `partial` (a `PartialError` or `PartialFailure` fault) adds its
