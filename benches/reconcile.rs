@@ -92,11 +92,21 @@ fn earlier_answer_bytes(sim: &AzureSim, answer: &Value) -> usize {
     for row in answer["tables"][0]["rows"].as_array().into_iter().flatten() {
         let name = row[0].as_str().unwrap_or_default();
         let inc = latest.get(name).copied().unwrap_or(&Value::Null);
-        let alerts: Value = row[7].as_str().and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
+        let alerts: Value = row[7]
+            .as_str()
+            .and_then(|t| serde_json::from_str(t).ok())
+            .unwrap_or_default();
         for a in alerts.as_array().into_iter().flatten() {
             let old = serde_json::json!([
-                name, row[1], row[2], inc["Owner"].to_string(), inc["Labels"].to_string(),
-                a[0], a[1], a[2], row[8]
+                name,
+                row[1],
+                row[2],
+                inc["Owner"].to_string(),
+                inc["Labels"].to_string(),
+                a[0],
+                a[1],
+                a[2],
+                row[8]
             ]);
             bytes += old.to_string().len() + 1;
         }
@@ -168,7 +178,10 @@ fn is_write(method: &str) -> bool {
 async fn sim_answer(sim: &AzureSim) -> Value {
     let http = reqwest::Client::new();
     let token: Value = http
-        .get(format!("{}?api-version=2019-08-01&resource=https://api.loganalytics.io", sim.identity_endpoint()))
+        .get(format!(
+            "{}?api-version=2019-08-01&resource=https://api.loganalytics.io",
+            sim.identity_endpoint()
+        ))
         .header("X-IDENTITY-HEADER", sim.identity_header())
         .send()
         .await
@@ -176,15 +189,19 @@ async fn sim_answer(sim: &AzureSim) -> Value {
         .json()
         .await
         .expect("token JSON");
-    http.post(format!("{}/v1/workspaces/{}/query", sim.base_url(), sim.workspace().workspace_id))
-        .bearer_auth(token["access_token"].as_str().unwrap_or_default())
-        .json(&serde_json::json!({ "query": AzureSim::sync_query(30) }))
-        .send()
-        .await
-        .expect("query")
-        .json()
-        .await
-        .expect("query JSON")
+    http.post(format!(
+        "{}/v1/workspaces/{}/query",
+        sim.base_url(),
+        sim.workspace().workspace_id
+    ))
+    .bearer_auth(token["access_token"].as_str().unwrap_or_default())
+    .json(&serde_json::json!({ "query": AzureSim::sync_query(30) }))
+    .send()
+    .await
+    .expect("query")
+    .json()
+    .await
+    .expect("query JSON")
 }
 
 async fn run_once(exe: &std::path::Path, sc: &Scenario, seed: u64) -> RunResult {
@@ -226,7 +243,10 @@ async fn run_once(exe: &std::path::Path, sc: &Scenario, seed: u64) -> RunResult 
         .collect();
     let (answer_bytes_before, open_incidents) = {
         let answer = sim_answer(&sim).await;
-        (earlier_answer_bytes(&sim, &answer), answer["tables"][0]["rows"].as_array().map_or(0, Vec::len))
+        (
+            earlier_answer_bytes(&sim, &answer),
+            answer["tables"][0]["rows"].as_array().map_or(0, Vec::len),
+        )
     };
     sim.clear_requests();
     let app = start_app(exe, &sim, &[("SYNC_RUN_BUDGET_SECONDS", "3600")]).await;

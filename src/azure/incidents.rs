@@ -393,12 +393,15 @@ impl IncidentsClient {
     /// Lists the incident's alerts with their current status, following `nextLink`.
     pub async fn alerts(&self, name: &IncidentName) -> Result<Vec<AlertEntity>, AzureError> {
         // The alert list is a POST action; its further pages are POSTed to `nextLink` as well.
-        self.all_pages(Method::Post, self.url(name, &["alerts"]), "alerts").await
+        self.all_pages(Method::Post, self.url(name, &["alerts"]), "alerts")
+            .await
     }
 
     /// The incident's comments, following `nextLink` (an incident holds at most 100).
     pub async fn comments(&self, name: &IncidentName) -> Result<Vec<CommentProperties>, AzureError> {
-        let comments: Vec<CommentEntity> = self.all_pages(Method::Get, self.url(name, &["comments"]), "comments").await?;
+        let comments: Vec<CommentEntity> = self
+            .all_pages(Method::Get, self.url(name, &["comments"]), "comments")
+            .await?;
         Ok(comments.into_iter().map(|c| c.properties).collect())
     }
 

@@ -215,7 +215,84 @@ pub struct Table {
     /// Columns in order.
     pub columns: Vec<Column>,
     /// Rows, each as long as `columns`.
-    pub rows: Vec<Vec<Value>>,
+    pub rows: Vec<Box<[Cell]>>,
+}
+
+/// One cell of a result row, as compact as the values a query answer holds: a large answer (one
+/// row per open incident) is kept in memory whole while it is read, so a cell costs 24 bytes plus
+/// its text rather than a general JSON value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    /// null.
+    Null,
+    /// true or false.
+    Bool(bool),
+    /// A whole number.
+    Int(i64),
+    /// Any other number.
+    Float(f64),
+    /// A string (dynamic values arrive as JSON text in a string).
+    Str(Box<str>),
+    /// An array or object sent as JSON rather than as text, kept as its JSON text.
+    Json(Box<str>),
+}
+
+impl std::fmt::Display for Cell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Null => f.write_str("null"),
+            Self::Bool(b) => write!(f, "{b}"),
+            Self::Int(i) => write!(f, "{i}"),
+            Self::Float(x) => write!(f, "{x}"),
+            Self::Str(s) => write!(f, "{:?}", s),
+            Self::Json(j) => f.write_str(j),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Cell {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Cell;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<Cell, E> {
+                Ok(Cell::Null)
+            }
+            fn visit_none<E>(self) -> Result<Cell, E> {
+                Ok(Cell::Null)
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Cell, E> {
+                Ok(Cell::Bool(b))
+            }
+            fn visit_i64<E>(self, i: i64) -> Result<Cell, E> {
+                Ok(Cell::Int(i))
+            }
+            fn visit_u64<E>(self, u: u64) -> Result<Cell, E> {
+                Ok(i64::try_from(u).map_or(Cell::Float(u as f64), Cell::Int))
+            }
+            fn visit_f64<E>(self, x: f64) -> Result<Cell, E> {
+                Ok(Cell::Float(x))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Cell, E> {
+                Ok(Cell::Str(s.into()))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Cell, E> {
+                Ok(Cell::Str(s.into_boxed_str()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Cell, A::Error> {
+                let v = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(Cell::Json(v.to_string().into_boxed_str()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Cell, A::Error> {
+                let v = Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(Cell::Json(v.to_string().into_boxed_str()))
+            }
+        }
+        deserializer.deserialize_any(Visit)
+    }
 }
 
 /// A column of a result table.
@@ -272,16 +349,16 @@ impl<'a> Reader<'a> {
     }
 
     /// The rows.
-    pub fn rows(&self) -> &'a [Vec<Value>] {
+    pub fn rows(&self) -> &'a [Box<[Cell]>] {
         &self.table.rows
     }
 
     /// A string cell; null and "" both read as `None`.
-    pub fn string(&self, row: &[Value], column: ColumnRef<'_>) -> Result<Option<String>, AzureError> {
+    pub fn string(&self, row: &[Cell], column: ColumnRef<'_>) -> Result<Option<String>, AzureError> {
         match cell(row, column)? {
-            Value::Null => Ok(None),
-            Value::String(s) if s.is_empty() => Ok(None),
-            Value::String(s) => Ok(Some(s.clone())),
+            Cell::Null => Ok(None),
+            Cell::Str(s) if s.is_empty() => Ok(None),
+            Cell::Str(s) => Ok(Some(s.to_string())),
             other => Err(decode(format!(
                 "column {:?} holds {other}, expected a string",
                 column.name
@@ -290,13 +367,14 @@ impl<'a> Reader<'a> {
     }
 
     /// An int/long cell.
-    pub fn integer(&self, row: &[Value], column: ColumnRef<'_>) -> Result<Option<i64>, AzureError> {
+    pub fn integer(&self, row: &[Cell], column: ColumnRef<'_>) -> Result<Option<i64>, AzureError> {
         match cell(row, column)? {
-            Value::Null => Ok(None),
-            Value::Number(n) => n
-                .as_i64()
-                .map(Some)
-                .ok_or_else(|| decode(format!("column {:?} holds {n}, expected a whole number", column.name))),
+            Cell::Null => Ok(None),
+            Cell::Int(i) => Ok(Some(*i)),
+            Cell::Float(n) => Err(decode(format!(
+                "column {:?} holds {n}, expected a whole number",
+                column.name
+            ))),
             other => Err(decode(format!(
                 "column {:?} holds {other}, expected a number",
                 column.name
@@ -305,10 +383,10 @@ impl<'a> Reader<'a> {
     }
 
     /// A bool cell (the query API sends `true`/`false`; null reads as `None`).
-    pub fn boolean(&self, row: &[Value], column: ColumnRef<'_>) -> Result<Option<bool>, AzureError> {
+    pub fn boolean(&self, row: &[Cell], column: ColumnRef<'_>) -> Result<Option<bool>, AzureError> {
         match cell(row, column)? {
-            Value::Null => Ok(None),
-            Value::Bool(b) => Ok(Some(*b)),
+            Cell::Null => Ok(None),
+            Cell::Bool(b) => Ok(Some(*b)),
             other => Err(decode(format!(
                 "column {:?} holds {other}, expected true or false",
                 column.name
@@ -319,13 +397,13 @@ impl<'a> Reader<'a> {
     /// A datetime cell.
     pub fn datetime(
         &self,
-        row: &[Value],
+        row: &[Cell],
         column: ColumnRef<'_>,
     ) -> Result<Option<chrono::DateTime<chrono::Utc>>, AzureError> {
         match cell(row, column)? {
-            Value::Null => Ok(None),
-            Value::String(s) if s.is_empty() => Ok(None),
-            Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+            Cell::Null => Ok(None),
+            Cell::Str(s) if s.is_empty() => Ok(None),
+            Cell::Str(s) => chrono::DateTime::parse_from_rfc3339(s)
                 .map(|d| Some(d.with_timezone(&chrono::Utc)))
                 .map_err(|e| decode(format!("column {:?} holds {s:?}, not a date-time ({e})", column.name))),
             other => Err(decode(format!(
@@ -338,17 +416,22 @@ impl<'a> Reader<'a> {
     /// A dynamic cell: the service sends JSON text, which is parsed again. A dynamic cell that
     /// holds a plain string comes back as that string, so text that is not JSON is kept as a
     /// string value.
-    pub fn dynamic(&self, row: &[Value], column: ColumnRef<'_>) -> Result<Value, AzureError> {
-        match cell(row, column)? {
-            Value::String(s) if column.kind == "dynamic" => {
-                Ok(serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone())))
+    pub fn dynamic(&self, row: &[Cell], column: ColumnRef<'_>) -> Result<Value, AzureError> {
+        Ok(match cell(row, column)? {
+            Cell::Str(s) if column.kind == "dynamic" => {
+                serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.to_string()))
             }
-            other => Ok(other.clone()),
-        }
+            Cell::Str(s) => Value::String(s.to_string()),
+            Cell::Json(j) => serde_json::from_str(j).unwrap_or(Value::Null),
+            Cell::Null => Value::Null,
+            Cell::Bool(b) => Value::Bool(*b),
+            Cell::Int(i) => Value::from(*i),
+            Cell::Float(x) => Value::from(*x),
+        })
     }
 }
 
-fn cell<'v>(row: &'v [Value], column: ColumnRef<'_>) -> Result<&'v Value, AzureError> {
+fn cell<'v>(row: &'v [Cell], column: ColumnRef<'_>) -> Result<&'v Cell, AzureError> {
     row.get(column.index)
         .ok_or_else(|| decode(format!("a row is too short to have column {:?}", column.name)))
 }

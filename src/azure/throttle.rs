@@ -153,6 +153,9 @@ mod tests {
         // The next background call waits until the reserve is refilled and one more token.
         bucket.acquire(3.0).await;
         let waited = start.elapsed();
-        assert!(waited >= Duration::from_millis(390) && waited <= Duration::from_millis(420), "{waited:?}");
+        assert!(
+            waited >= Duration::from_millis(390) && waited <= Duration::from_millis(420),
+            "{waited:?}"
+        );
     }
 }

@@ -81,13 +81,37 @@ impl AzureError {
 pub struct Answer {
     /// HTTP status.
     pub status: u16,
-    /// Body bytes.
-    pub body: Vec<u8>,
+    /// Body bytes, as the transport received them (not copied).
+    pub body: Body,
     /// How many times the pipeline sent the request (more than 1 after retries). An answer to a
     /// retried write does not say whether an earlier try was applied.
     pub tries: u32,
     /// The `Retry-After` the service asked for, in seconds.
     pub retry_after: Option<u64>,
+}
+
+/// A response body: the transport's buffer, read as bytes without a copy (a query answer can be
+/// tens of megabytes).
+pub struct Body(Box<dyn AsRef<[u8]> + Send + Sync>);
+
+impl Body {
+    /// A body holding `bytes`.
+    pub fn new(bytes: impl AsRef<[u8]> + Send + Sync + 'static) -> Self {
+        Self(Box::new(bytes))
+    }
+}
+
+impl std::ops::Deref for Body {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        (*self.0).as_ref()
+    }
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Body({} bytes)", self.len())
+    }
 }
 
 /// Counts the tries of one request; lives in the request's pipeline [`Context`].
@@ -285,7 +309,7 @@ impl ServiceClient {
                     .headers()
                     .get_optional_str(&azure_core::http::headers::RETRY_AFTER)
                     .and_then(|v| v.trim().parse::<u64>().ok());
-                let body = response.into_body().to_vec();
+                let body = Body::new(response.into_body());
                 let tries = ctx
                     .value::<Tries>()
                     .map_or(1, |t| t.0.load(std::sync::atomic::Ordering::Relaxed));

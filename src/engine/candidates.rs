@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::{
     azure::{
         AzureError,
-        logs::{ColumnRef, Reader, Table},
+        logs::{Cell, ColumnRef, Reader, Table},
     },
     domain::{AlertStatus, IncidentName, IncidentStatus},
     policy::{self, IncidentState},
@@ -111,7 +111,7 @@ pub fn candidates_from(table: &Table) -> Result<(Vec<Candidate>, Vec<BadRow>), A
     Ok((candidates, bad))
 }
 
-fn candidate(r: &Reader<'_>, c: &Columns<'_>, row: &[Value]) -> Result<Candidate, AzureError> {
+fn candidate(r: &Reader<'_>, c: &Columns<'_>, row: &[Cell]) -> Result<Candidate, AzureError> {
     let bad = |message: String| AzureError::Decode {
         service: "Log Analytics",
         message,

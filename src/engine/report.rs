@@ -183,25 +183,36 @@ impl RunSummary {
         self.error.is_some() || self.failed > 0
     }
 
-    pub(crate) fn finish(&mut self) {
-        for r in &self.incidents {
-            match r.action {
-                Action::Closed | Action::WouldClose => {
-                    self.changed += 1;
-                    self.closed += 1;
-                }
-                Action::Activated | Action::WouldActivate => {
-                    self.changed += 1;
-                    self.activated += 1;
-                }
-                Action::Unchanged => {
-                    self.unchanged += 1;
-                    *self.skipped.entry(r.reason.clone()).or_default() += 1;
-                }
-                Action::Failed => self.failed += 1,
-                Action::NotReached => self.not_reached += 1,
+    /// Counts one incident's report and keeps it for the summary: every changed or failed one, and
+    /// unchanged ones only while fewer than [`MAX_REPORTS`] are kept (a large workspace leaves
+    /// most incidents unchanged; their reports are counted, not held).
+    pub(crate) fn record(&mut self, r: IncidentReport) {
+        match r.action {
+            Action::Closed | Action::WouldClose => {
+                self.changed += 1;
+                self.closed += 1;
             }
+            Action::Activated | Action::WouldActivate => {
+                self.changed += 1;
+                self.activated += 1;
+            }
+            Action::Unchanged => {
+                self.unchanged += 1;
+                *self.skipped.entry(r.reason.clone()).or_default() += 1;
+                if self.incidents.len() >= MAX_REPORTS {
+                    self.incidents_omitted += 1;
+                    return;
+                }
+            }
+            Action::Failed => self.failed += 1,
+            Action::NotReached => self.not_reached += 1,
         }
+        self.incidents.push(r);
+    }
+
+    /// Sets the status and duration, and orders the kept reports: changed and failed first, at
+    /// most [`MAX_REPORTS`].
+    pub(crate) fn finish(&mut self) {
         self.status = if self.error.is_some() || self.failed > 0 {
             "failed".into()
         } else if self.not_reached > 0 || self.stopped {
@@ -217,7 +228,7 @@ impl RunSummary {
                 .then(a.incident.cmp(&b.incident))
         });
         if self.incidents.len() > MAX_REPORTS {
-            self.incidents_omitted = self.incidents.len() - MAX_REPORTS;
+            self.incidents_omitted += self.incidents.len() - MAX_REPORTS;
             self.incidents.truncate(MAX_REPORTS);
         }
     }
@@ -268,11 +279,11 @@ mod tests {
         for i in 0..(MAX_REPORTS + 5) {
             let mut r = IncidentReport::new(&IncidentName::parse(&format!("u{i}")).unwrap(), Some(i as i64));
             r.reason = "alerts-pending".into();
-            summary.incidents.push(r);
+            summary.record(r);
         }
         let mut closed = IncidentReport::new(&IncidentName::parse("c").unwrap(), Some(99_999));
         closed.action = Action::Closed;
-        summary.incidents.push(closed);
+        summary.record(closed);
         summary.finish();
         assert_eq!(summary.incidents.len(), MAX_REPORTS);
         assert_eq!(summary.incidents[0].incident, "c");

@@ -57,7 +57,7 @@ impl Engine {
         }
         summary.scanned = candidates.len() + bad_rows.len();
         let run_id = summary.run_id.clone();
-        let reports: Vec<IncidentReport> = futures::stream::iter(candidates)
+        let mut reports = futures::stream::iter(candidates)
             .map(|candidate| {
                 let run_id = run_id.clone();
                 async move {
@@ -90,16 +90,17 @@ impl Engine {
                     report
                 }
             })
-            .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
-        summary.incidents = reports;
-        summary.incidents.extend(bad_rows.into_iter().map(|bad| {
+            .buffer_unordered(CONCURRENCY);
+        while let Some(report) = reports.next().await {
+            summary.record(report);
+        }
+        drop(reports);
+        for bad in bad_rows {
             let mut r = IncidentReport::named(bad.incident, bad.number)
                 .failed(format!("its row of the candidate query cannot be read: {}", bad.error));
             r.reason = "bad-row".into();
-            r
-        }));
+            summary.record(r);
+        }
         summary.stopped = self.is_stopping();
         summary.calls = self.calls.take();
         summary.finish();

@@ -360,11 +360,7 @@ fn an_alert_schedule_or_query_that_drifts_between_the_templates_is_reported() {
         "evaluationFrequency: 'PT5M'",
         "evaluationFrequency: 'PT1H'",
     );
-    s.edit(
-        "azuredeploy.json",
-        "and success == true\"",
-        "and success == false\"",
-    );
+    s.edit("azuredeploy.json", "and success == true\"", "and success == false\"");
     assert_fails(
         &s,
         &[

@@ -52,7 +52,9 @@ fn partial(code: &str, message: &str) -> Value {
 fn too_many_records(limit: usize) -> Value {
     partial(
         "-2133196797",
-        &format!("Query result set has exceeded the internal record count limit {limit} (E_QUERY_RESULT_SET_TOO_LARGE; see https://aka.ms/kustoquerylimits)"),
+        &format!(
+            "Query result set has exceeded the internal record count limit {limit} (E_QUERY_RESULT_SET_TOO_LARGE; see https://aka.ms/kustoquerylimits)"
+        ),
     )
 }
 
