@@ -88,22 +88,31 @@ impl<'a> Columns<'a> {
 
 /// Reads the query's rows (one per incident). A missing or mistyped column fails the whole
 /// answer (nothing can be trusted); a row that cannot be read is reported as a [`BadRow`].
-pub fn candidates_from(table: &Table) -> Result<(Vec<Candidate>, Vec<BadRow>), AzureError> {
-    let r = Reader::new(table);
+///
+/// The table is consumed row by row: each row's memory is freed as its candidate is built, so a
+/// large answer is not held twice.
+pub fn candidates_from(table: Table) -> Result<(Vec<Candidate>, Vec<BadRow>), AzureError> {
+    let Table { name, columns, rows } = table;
+    let header = Table {
+        name,
+        columns,
+        rows: Vec::new(),
+    };
+    let r = Reader::new(&header);
     let c = Columns::find(&r)?;
-    let mut candidates = Vec::with_capacity(table.rows.len());
+    let mut candidates = Vec::with_capacity(rows.len());
     let mut bad = Vec::new();
-    for (i, row) in r.rows().iter().enumerate() {
-        match candidate(&r, &c, row) {
+    for (i, row) in rows.into_iter().enumerate() {
+        match candidate(&r, &c, &row) {
             Ok(candidate) => candidates.push(candidate),
             Err(error) => bad.push(BadRow {
                 incident: r
-                    .string(row, c.name)
+                    .string(&row, c.name)
                     .ok()
                     .flatten()
                     .map(|n| n.chars().take(100).collect())
                     .unwrap_or_else(|| format!("row {}", i + 1)),
-                number: r.integer(row, c.number).ok().flatten(),
+                number: r.integer(&row, c.number).ok().flatten(),
                 error: error.to_string(),
             }),
         }
@@ -207,7 +216,7 @@ mod tests {
                 null
             ]),
         ]);
-        let (c, bad) = candidates_from(&t).unwrap();
+        let (c, bad) = candidates_from(t.clone()).unwrap();
         assert!(bad.is_empty());
         assert_eq!(c.len(), 2);
         assert!(c[0].state.has_owner);
@@ -230,7 +239,7 @@ mod tests {
             row("inc-alerts", "New", json!([["only-id"]])),
             json!([null, 3, "New", false, false, false, false, good.to_string(), null]),
         ]);
-        let (c, bad) = candidates_from(&t).unwrap();
+        let (c, bad) = candidates_from(t.clone()).unwrap();
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].name.as_str(), "inc-ok");
         let names: Vec<&str> = bad.iter().map(|b| b.incident.as_str()).collect();
@@ -239,6 +248,6 @@ mod tests {
         assert_eq!(bad[3].number, Some(3));
         let mut t = table(vec![]);
         t.columns.retain(|c| c.name != "Alerts");
-        assert!(candidates_from(&t).unwrap_err().to_string().contains("Alerts"));
+        assert!(candidates_from(t.clone()).unwrap_err().to_string().contains("Alerts"));
     }
 }

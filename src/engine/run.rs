@@ -53,7 +53,7 @@ impl Engine {
         // that stops at its budget has made progress on the others.
         {
             let stuck = self.stuck.lock().map(|s| s.clone()).unwrap_or_default();
-            candidates.sort_by_cached_key(|c| (stuck.contains(c.name.as_str()), c.last_alert_change, c.number));
+            work_order(&mut candidates, &stuck);
         }
         summary.scanned = candidates.len() + bad_rows.len();
         let run_id = summary.run_id.clone();
@@ -198,6 +198,12 @@ impl Engine {
     }
 }
 
+/// The order a run takes candidates in: oldest alert change first, and those left as they were
+/// by an earlier fresh read (`stuck`) after all the others.
+pub(crate) fn work_order(candidates: &mut [Candidate], stuck: &std::collections::HashSet<String>) {
+    candidates.sort_by_cached_key(|c| (stuck.contains(c.name.as_str()), c.last_alert_change, c.number));
+}
+
 impl Engine {
     /// Queries every partition of the workspace: first the split the last run needed (the whole
     /// workspace at first), then, for each part whose answer came back truncated
@@ -226,9 +232,9 @@ impl Engine {
                 Ok(None) => {}
                 Ok(Some(table)) => {
                     let started = std::time::Instant::now();
-                    let (c, b) = candidates_from(&table)?;
-                    tracing::info!(partition = %part, rows = table.rows.len(), candidates = c.len(), unreadable = b.len(), decode_ms = started.elapsed().as_millis() as u64, "candidates decoded");
-                    drop(table);
+                    let rows = table.rows.len();
+                    let (c, b) = candidates_from(table)?;
+                    tracing::info!(partition = %part, rows, candidates = c.len(), unreadable = b.len(), decode_ms = started.elapsed().as_millis() as u64, "candidates decoded");
                     candidates.extend(c);
                     bad_rows.extend(b);
                 }
@@ -244,5 +250,46 @@ impl Engine {
             }
         }
         Ok((candidates, bad_rows))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        domain::{IncidentName, IncidentStatus},
+        policy::IncidentState,
+    };
+
+    fn candidate(name: &str, days_ago: i64) -> Candidate {
+        Candidate {
+            name: IncidentName::parse(name).unwrap(),
+            number: None,
+            state: IncidentState {
+                status: IncidentStatus::New,
+                has_owner: false,
+                labels: vec![],
+            },
+            tool_changed_recently: false,
+            alerts: vec![],
+            last_alert_change: Some(chrono::Utc::now() - chrono::Duration::days(days_ago)),
+        }
+    }
+
+    #[test]
+    fn oldest_alert_change_first_and_stuck_ones_last() {
+        let mut c = vec![
+            candidate("b", 2),
+            candidate("stuck", 9),
+            candidate("a", 5),
+            candidate("c", 1),
+        ];
+        work_order(&mut c, &Default::default());
+        let names: Vec<&str> = c.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["stuck", "a", "b", "c"]);
+        let stuck = ["stuck".to_owned()].into_iter().collect();
+        work_order(&mut c, &stuck);
+        let names: Vec<&str> = c.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c", "stuck"]);
     }
 }
