@@ -190,7 +190,13 @@ pub struct ServiceClient {
     service: &'static str,
     /// Requests carry [`super::throttle::Interactive`]: the pacer gives them priority.
     interactive: bool,
+    /// Bodies are read after the pipeline returns, into a buffer of their announced size.
+    streamed: bool,
 }
+
+/// Largest buffer reserved up front from a `Content-Length` (the query API answers at most 64 MB
+/// of data; its JSON is a little larger).
+const MAX_PREALLOCATED: u64 = 256 << 20;
 
 impl ServiceClient {
     // Retries of `with_policies`: exponential from 500 ms, at most 5 retries within 40 s, each
@@ -230,7 +236,10 @@ impl ServiceClient {
             transport: http.ok(),
             ..ClientOptions::default()
         };
-        Self::build(service, credential, scope, Vec::new(), options)
+        Self {
+            streamed: true,
+            ..Self::build(service, credential, scope, Vec::new(), options)
+        }
     }
 
     fn build(
@@ -257,6 +266,7 @@ impl ServiceClient {
             pipeline,
             service,
             interactive: false,
+            streamed: false,
         }
     }
 
@@ -302,6 +312,9 @@ impl ServiceClient {
         if self.interactive {
             ctx.insert(super::throttle::Interactive);
         }
+        if self.streamed {
+            return self.send_streamed(&ctx, &mut request).await;
+        }
         match self.pipeline.send(&ctx, &mut request, Some(options)).await {
             Ok(response) => {
                 let status = u16::from(response.status());
@@ -322,6 +335,52 @@ impl ServiceClient {
             }
             Err(error) => Err(self.classify(error)),
         }
+    }
+
+    /// Sends without the pipeline buffering the body, then reads it into one buffer sized by
+    /// `Content-Length`: a body of tens of megabytes is held once, not in a buffer that doubles
+    /// as it grows.
+    async fn send_streamed(&self, ctx: &Context<'_>, request: &mut Request) -> Result<Answer, AzureError> {
+        use futures::StreamExt;
+        let options = azure_core::http::PipelineStreamOptions {
+            skip_checks: true,
+            ..Default::default()
+        };
+        let response = self
+            .pipeline
+            .stream(ctx, request, Some(options))
+            .await
+            .map_err(|e| self.classify(e))?;
+        let status = u16::from(response.status());
+        let (retry_after, length) = {
+            let header = |name: &azure_core::http::headers::HeaderName| {
+                response
+                    .headers()
+                    .get_optional_str(name)
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            };
+            (
+                header(&azure_core::http::headers::RETRY_AFTER),
+                header(&azure_core::http::headers::CONTENT_LENGTH).unwrap_or(0),
+            )
+        };
+        let mut bytes = Vec::with_capacity(usize::try_from(length.min(MAX_PREALLOCATED)).unwrap_or(0));
+        let mut stream = response.into_body();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| AzureError::Transport {
+                service: self.service,
+                message: format!("the answer broke off: {}", chain(&e)),
+            })?;
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Answer {
+            status,
+            body: Body::new(bytes),
+            tries: ctx
+                .value::<Tries>()
+                .map_or(1, |t| t.0.load(std::sync::atomic::Ordering::Relaxed)),
+            retry_after,
+        })
     }
 
     fn classify(&self, error: azure_core::Error) -> AzureError {
