@@ -54,7 +54,7 @@ struct QueryLog {
 
 fn field(line: &str, key: &str) -> Option<f64> {
     let start = line.find(&format!("{key}="))? + key.len() + 1;
-    line[start..].split(|c: char| c == ' ' || c == '"').next()?.parse().ok()
+    line[start..].split([' ', '"']).next()?.parse().ok()
 }
 
 fn query_log(lines: &[String]) -> QueryLog {

@@ -414,7 +414,7 @@ impl IncidentsClient {
     ) -> Result<Vec<T>, AzureError> {
         let mut items = Vec::new();
         for _ in 0..MAX_PAGES {
-            let answer = self.client.send(method.clone(), url.clone(), None).await?;
+            let answer = self.client.send(method, url.clone(), None).await?;
             if answer.status != 200 {
                 return Err(answer.into_error(SERVICE));
             }

@@ -286,7 +286,7 @@ impl Engine {
                 // Later runs of this process need not check this change's comment again.
                 self.remember_comment(&change.id);
                 self.remember_comment(&format!("{name}/{}", transition(change.decision)));
-                self.remember_comment(&format!("checked/{name}/{}", change.target()));
+                self.remember_comment(&super::run::checked_key(name, change.target()));
             }
             Err(e) => {
                 report.action = Action::Failed;

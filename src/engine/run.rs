@@ -139,11 +139,9 @@ impl Engine {
             })
             .collect();
         let all_seen = seen.len() == candidate.alerts.len();
-        let snapshot_acts = !matches!(
-            policy::decide(&candidate.state, &seen, self.options.policy),
-            Decision::Leave(_)
-        );
-        let report = self.sync_candidate_inner(candidate, seen, all_seen).await;
+        let snapshot = policy::decide(&candidate.state, &seen, self.options.policy);
+        let snapshot_acts = !matches!(snapshot, Decision::Leave(_));
+        let report = self.sync_candidate_inner(candidate, seen, all_seen, snapshot).await;
         if let Ok(mut stuck) = self.stuck.lock() {
             // The logs said to act, the fresh read said to wait: this one may wait run after run.
             if snapshot_acts && report.action == Action::Unchanged {
@@ -162,10 +160,11 @@ impl Engine {
         candidate: &Candidate,
         seen: Vec<AlertState>,
         all_seen: bool,
+        snapshot: Decision,
     ) -> IncidentReport {
         // One of this tool's recent changes (the logs may already show it Closed): read it once per
         // process and make sure its audit comment exists, whatever the snapshot says.
-        let check = format!("checked/{}/{}", candidate.name, candidate.state.status);
+        let check = checked_key(&candidate.name, candidate.state.status);
         if candidate.tool_changed_recently && !self.options.dry_run && !self.comment_known(&check) {
             let report = self
                 .sync(
@@ -181,7 +180,7 @@ impl Engine {
             }
             return report;
         }
-        if let Decision::Leave(reason) = policy::decide(&candidate.state, &seen, self.options.policy) {
+        if let Decision::Leave(reason) = snapshot {
             let mut report = IncidentReport::new(&candidate.name, candidate.number);
             report.status_before = Some(candidate.state.status);
             report.alerts = seen;
@@ -196,6 +195,12 @@ impl Engine {
         )
         .await
     }
+}
+
+/// The key under which a process remembers that it checked the audit comment of the tool's
+/// change that left `name` in `status`.
+pub(crate) fn checked_key(name: &crate::domain::IncidentName, status: crate::domain::IncidentStatus) -> String {
+    format!("checked/{name}/{status}")
 }
 
 /// The order a run takes candidates in: oldest alert change first, and those left as they were
@@ -219,15 +224,9 @@ impl Engine {
         while let Some(part) = pending.pop_front() {
             let query = queries::sync_candidates(self.options.lookback_days, part);
             self.calls.add("query");
+            // The query client bounds the query by the time left in the run.
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let answer = match tokio::time::timeout_at(deadline, self.logs.query(&query, remaining)).await {
-                Ok(answer) => answer,
-                Err(_) => Err(AzureError::Transport {
-                    service: "Log Analytics",
-                    message: "no answer within the run's time budget (SYNC_RUN_BUDGET_SECONDS)".into(),
-                }),
-            };
-            match answer {
+            match self.logs.query(&query, remaining).await {
                 // The documented 204 of a workspace with no data: no candidates.
                 Ok(None) => {}
                 Ok(Some(table)) => {
