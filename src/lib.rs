@@ -16,13 +16,16 @@
 //! - [`webhook`]: payload parsing into a checked incident of the configured workspace.
 //! - [`azure`]: identity, Log Analytics query client, Sentinel incidents client.
 //! - [`telemetry`]: log format and routing for Application Insights.
-//! - [`demo`]: the `demo` command: the real handler against the simulated workspace.
+//! - `demo` (cargo feature `demo`, on by default): the `demo` command, the real handler against
+//!   the simulated workspace.
 //!
 //! The test doubles (the Azure simulator and the Functions host emulator) are separate crates
-//! under `testkit/`; only [`demo`] uses them, never the serving path.
+//! under `testkit/`; only `demo` uses them, never the serving path, and the published build
+//! (`scripts/package`, `--no-default-features`) links neither.
 
 pub mod azure;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod domain;
 pub mod engine;

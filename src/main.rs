@@ -6,7 +6,6 @@ use clap::{Parser, Subcommand};
 use dfc_sentinel_sync::{
     build_engine,
     config::Config,
-    demo,
     domain::IncidentName,
     engine::SingleOutcome,
     host::{self, App},
@@ -39,6 +38,7 @@ enum Command {
         json: bool,
     },
     /// Run the real timer and webhook paths against an embedded simulated workspace.
+    #[cfg_attr(not(feature = "demo"), command(hide = true))]
     Demo {
         /// Also print the handler's own log lines.
         #[arg(long)]
@@ -50,6 +50,21 @@ enum Command {
         #[arg(long)]
         lookback_days: Option<u32>,
     },
+}
+
+#[cfg(feature = "demo")]
+async fn run_demo(verbose: bool) -> ExitCode {
+    dfc_sentinel_sync::demo::run(verbose).await
+}
+
+/// The published binary is built without the simulator: say how to get the demo instead.
+#[cfg(not(feature = "demo"))]
+async fn run_demo(_verbose: bool) -> ExitCode {
+    eprintln!(
+        "error: this handler was built without the demo (the published build leaves the Azure \
+         simulator out); run `cargo run --release -- demo` in a clone of the repository"
+    );
+    ExitCode::from(2)
 }
 
 fn main() -> ExitCode {
@@ -69,7 +84,7 @@ fn main() -> ExitCode {
                 incident,
                 json,
             } => run_sync(dry_run, incident, json).await,
-            Command::Demo { verbose } => demo::run(verbose).await,
+            Command::Demo { verbose } => run_demo(verbose).await,
             Command::Query { lookback_days } => {
                 let days = lookback_days
                     .or_else(|| std::env::var("SYNC_LOOKBACK_DAYS").ok().and_then(|v| v.parse().ok()))
