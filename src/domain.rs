@@ -332,6 +332,16 @@ impl IncidentArmId {
     }
 }
 
+/// `providerName` of incidents that Defender XDR creates and correlates (a workspace onboarded
+/// to the Defender portal): `Microsoft XDR`. Older incidents of such workspaces may still say
+/// `Microsoft 365 Defender`, the product's previous name.
+pub const XDR_PROVIDER_NAMES: [&str; 2] = ["Microsoft XDR", "Microsoft 365 Defender"];
+
+/// Is this `providerName` Defender XDR's?
+pub fn is_xdr_provider(provider: &str) -> bool {
+    XDR_PROVIDER_NAMES.iter().any(|p| p.eq_ignore_ascii_case(provider))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -147,6 +147,12 @@ impl Incident {
         self.properties.labels.iter().map(|l| l.label_name.clone()).collect()
     }
 
+    /// `providerName`: `Azure Sentinel`, or `Microsoft XDR` once the workspace is in the
+    /// Defender portal (read-only).
+    pub fn provider_name(&self) -> Option<&str> {
+        self.properties.other.get("providerName").and_then(Value::as_str)
+    }
+
     /// `additionalData.alertsCount`: how many alerts the incident holds now, as the REST API
     /// knows it (alerts join incidents long before the tables show it).
     pub fn alerts_count(&self) -> Option<usize> {

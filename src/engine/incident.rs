@@ -168,6 +168,7 @@ impl Engine {
                 Err(e) => return report.failed(e),
             };
             report.incident_number = incident.properties.incident_number.or(report.incident_number);
+            report.provider = incident.provider_name().map(str::to_string).or(report.provider);
             let status = match incident.status() {
                 Ok(s) => s,
                 Err(e) => return report.failed(e),

@@ -69,6 +69,9 @@ pub struct IncidentReport {
     pub alerts: Vec<AlertState>,
     /// Writes that hit a newer version (409) and were retried.
     pub conflicts: u32,
+    /// The incident's `providerName` (`Azure Sentinel`, or `Microsoft XDR` in a workspace
+    /// onboarded to the Defender portal), when known.
+    pub provider: Option<String>,
 }
 
 impl IncidentReport {
@@ -88,6 +91,7 @@ impl IncidentReport {
             detail: String::new(),
             alerts: Vec::new(),
             conflicts: 0,
+            provider: None,
         }
     }
 
@@ -139,6 +143,9 @@ pub struct RunSummary {
     pub skipped: BTreeMap<String, usize>,
     /// Failed.
     pub failed: usize,
+    /// Incidents of the provider `Microsoft XDR` among those looked at (a workspace in the
+    /// Defender portal), whatever was done with them.
+    pub from_xdr: usize,
     /// Not started because the time budget ran out.
     pub not_reached: usize,
     /// Calls made, by kind (`query`, `get`, `put`, `alerts`, `comment`).
@@ -169,6 +176,7 @@ impl RunSummary {
             unchanged: 0,
             skipped: BTreeMap::new(),
             failed: 0,
+            from_xdr: 0,
             not_reached: 0,
             calls: BTreeMap::new(),
             incidents: Vec::new(),
@@ -187,6 +195,9 @@ impl RunSummary {
     /// unchanged ones only while fewer than [`MAX_REPORTS`] are kept (a large workspace leaves
     /// most incidents unchanged; their reports are counted, not held).
     pub(crate) fn record(&mut self, r: IncidentReport) {
+        if r.provider.as_deref().is_some_and(crate::domain::is_xdr_provider) {
+            self.from_xdr += 1;
+        }
         match r.action {
             Action::Closed | Action::WouldClose => {
                 self.changed += 1;
