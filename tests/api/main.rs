@@ -4,8 +4,10 @@
 
 mod cli;
 mod clients;
+mod defender_portal;
 mod helpers;
 mod lifecycle;
+mod options;
 mod platform;
 mod protocol;
 mod reference;
