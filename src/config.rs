@@ -281,15 +281,11 @@ impl Config {
         let skip_owned = boolean(get("SYNC_SKIP_OWNED_INCIDENTS"))
             .map_err(|p| fail("SYNC_SKIP_OWNED_INCIDENTS", p))
             .unwrap_or(false);
-        let classification = |setting: &'static str, default: Classification| match get(setting) {
-            None => Ok(default),
-            Some(v) => Classification::parse_setting(&v).map_err(|p| (setting, p)),
-        };
-        let resolved_classification = classification("SYNC_RESOLVED_CLASSIFICATION", DEFAULT_RESOLVED_CLASSIFICATION)
-            .map_err(|(s, p)| fail(s, p))
+        let resolved_classification = classification(get("SYNC_RESOLVED_CLASSIFICATION"), DEFAULT_RESOLVED_CLASSIFICATION)
+            .map_err(|p| fail("SYNC_RESOLVED_CLASSIFICATION", p))
             .unwrap_or(DEFAULT_RESOLVED_CLASSIFICATION);
-        let dismissed_classification = classification("SYNC_DISMISSED_CLASSIFICATION", DEFAULT_DISMISSED_CLASSIFICATION)
-            .map_err(|(s, p)| fail(s, p))
+        let dismissed_classification = classification(get("SYNC_DISMISSED_CLASSIFICATION"), DEFAULT_DISMISSED_CLASSIFICATION)
+            .map_err(|p| fail("SYNC_DISMISSED_CLASSIFICATION", p))
             .unwrap_or(DEFAULT_DISMISSED_CLASSIFICATION);
         let reopen_on_reactivation = boolean(get("SYNC_REOPEN_ON_REACTIVATION"))
             .map_err(|p| fail("SYNC_REOPEN_ON_REACTIVATION", p))
@@ -408,6 +404,11 @@ fn number<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(
         Ok(n) if n >= min && n <= max => Ok(n),
         _ => Err(format!("{v:?} is not a whole number from {min} to {max}")),
     }
+}
+
+/// A classification setting: one of the valid pairs, or `default` when unset.
+fn classification(value: Option<String>, default: Classification) -> Result<Classification, String> {
+    value.map_or(Ok(default), |v| Classification::parse_setting(&v))
 }
 
 fn boolean(value: Option<String>) -> Result<bool, String> {
