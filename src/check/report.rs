@@ -110,9 +110,10 @@ impl Step {
         self
     }
 
-    /// The same step with one more note.
+    /// The same step with one more note (kept on one line, so the text report stays aligned).
     pub fn note(mut self, line: impl Into<String>) -> Self {
-        self.notes.push(line.into());
+        let line: String = line.into();
+        self.notes.push(line.replace(['\r', '\n'], " "));
         self
     }
 }
@@ -238,5 +239,7 @@ mod tests {
         assert_eq!(json["steps"][4]["status"], "fail");
         assert_eq!(json["steps"][4]["fix"], "grant Microsoft Sentinel Responder");
         assert!(json["steps"][0].get("fix").is_none());
+        let step = Step::ok(CREDENTIAL, "x").note("failed.\nTo troubleshoot, visit …");
+        assert_eq!(step.notes, ["failed. To troubleshoot, visit …"]);
     }
 }
