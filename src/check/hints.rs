@@ -95,10 +95,18 @@ impl Grantee<'_> {
         }
     }
 
-    /// The Azure CLI command that grants `role` on `scope`, when the object id is known.
+    /// The Azure CLI command that grants `role` on `scope`, when the object id is known. The
+    /// principal type is given when known (a managed identity is a service principal), so the
+    /// CLI need not look the object up in Microsoft Graph.
     pub fn command(&self, message: &str, role: &str, scope: &str) -> Option<String> {
-        self.object_id(message)
-            .map(|id| format!("az role assignment create --assignee {id} --role \"{role}\" --scope {scope}"))
+        let kind = match (self.kind, self.principal.and_then(|p| p.user.as_ref())) {
+            (CredentialKind::ManagedIdentity, _) => " --assignee-principal-type ServicePrincipal",
+            (CredentialKind::DeveloperTools, Some(_)) => " --assignee-principal-type User",
+            (CredentialKind::DeveloperTools, None) => "",
+        };
+        self.object_id(message).map(|id| {
+            format!("az role assignment create --assignee-object-id {id}{kind} --role \"{role}\" --scope {scope}")
+        })
     }
 }
 
@@ -171,9 +179,10 @@ pub fn sentinel_fix(error: &AzureError, config: &Config, who: &str) -> String {
             ws.subscription_id, ws.resource_group, ws.workspace_name
         ),
         e if is_api_version_error(e) => api_version_fix(e, &config.api_version),
-        AzureError::Status { status: 429 | 500..=599, .. } => {
-            "Resource Manager is throttling or failing: run check again in a few minutes".into()
-        }
+        AzureError::Status {
+            status: 429 | 500..=599,
+            ..
+        } => "Resource Manager is throttling or failing: run check again in a few minutes".into(),
         AzureError::Status { .. } => format!(
             "Sentinel refused the request: check SENTINEL_WORKSPACE_RESOURCE_ID ({rid}) and SENTINEL_API_VERSION ({})",
             config.api_version
@@ -197,17 +206,10 @@ pub fn api_version_fix(error: &AzureError, configured: &str) -> String {
         _ => "",
     };
     let supported = supported_api_versions(message);
-    let newest_stable = supported
-        .iter()
-        .filter(|v| !v.ends_with("-preview"))
-        .max()
-        .cloned();
+    let newest_stable = supported.iter().filter(|v| !v.ends_with("-preview")).max().cloned();
     let suggestion = match newest_stable {
         Some(v) => format!("set it to {v} (newest stable version the service lists)"),
-        None => format!(
-            "set it to {} or leave it empty",
-            crate::config::DEFAULT_API_VERSION
-        ),
+        None => format!("set it to {} or leave it empty", crate::config::DEFAULT_API_VERSION),
     };
     format!("SENTINEL_API_VERSION={configured} is not served by Microsoft.SecurityInsights here: {suggestion}")
 }
@@ -334,7 +336,7 @@ mod tests {
         assert_eq!(who, "principal 0b8e4a3c-1111-4d2e-9c55-6f1e2d3c4b5a");
         assert_eq!(
             grantee.command(message, "Microsoft Sentinel Responder", "/s").unwrap(),
-            "az role assignment create --assignee 0b8e4a3c-1111-4d2e-9c55-6f1e2d3c4b5a --role \"Microsoft Sentinel Responder\" --scope /s"
+            "az role assignment create --assignee-object-id 0b8e4a3c-1111-4d2e-9c55-6f1e2d3c4b5a --assignee-principal-type ServicePrincipal --role \"Microsoft Sentinel Responder\" --scope /s"
         );
         let fix = sentinel_fix(&e, &config(), &who);
         assert!(fix.starts_with("grant Microsoft Sentinel Responder on the workspace /subscriptions/d0cfe6b2-9ac0-4464-9919-dccaee2e48c0/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/ws to principal 0b8e4a3c"), "{fix}");
@@ -356,7 +358,11 @@ mod tests {
             fix,
             "SENTINEL_API_VERSION=2019-01-01-preview is not served by Microsoft.SecurityInsights here: set it to 2025-09-01 (newest stable version the service lists)"
         );
-        let e = status(400, "InvalidApiVersionParameter", "The api-version '2019-01-01' is invalid.");
+        let e = status(
+            400,
+            "InvalidApiVersionParameter",
+            "The api-version '2019-01-01' is invalid.",
+        );
         assert!(api_version_fix(&e, "2019-01-01").ends_with("set it to 2025-09-01 or leave it empty"));
         assert!(!is_api_version_error(&status(400, "BadRequest", "")));
     }
@@ -364,12 +370,22 @@ mod tests {
     #[test]
     fn query_failures_point_at_the_role_or_the_workspace_id() {
         let c = config();
-        let forbidden = status(403, "InsufficientAccessError", "The provided credentials have insufficient access");
-        assert!(query_fix(&forbidden, &c, "principal p").starts_with("grant Log Analytics Reader on the workspace /subscriptions/"));
+        let forbidden = status(
+            403,
+            "InsufficientAccessError",
+            "The provided credentials have insufficient access",
+        );
+        assert!(
+            query_fix(&forbidden, &c, "principal p")
+                .starts_with("grant Log Analytics Reader on the workspace /subscriptions/")
+        );
         let audience = status(403, "InvalidAuthenticationTokenAudience", "wrong audience");
         assert!(query_fix(&audience, &c, "p").contains("AZURE_CLOUD (public)"));
         let missing = status(404, "PathNotFoundError", "The requested path does not exist");
-        assert!(query_fix(&missing, &c, "p").starts_with("SENTINEL_WORKSPACE_ID (c8c99641-985d-4e4e-8e91-fb3466cd0e5b) names no workspace"));
+        assert!(
+            query_fix(&missing, &c, "p")
+                .starts_with("SENTINEL_WORKSPACE_ID (c8c99641-985d-4e4e-8e91-fb3466cd0e5b) names no workspace")
+        );
     }
 
     #[test]

@@ -50,12 +50,23 @@ pub async fn run() -> Report {
     let (credential, kind) = match identity::credential(client_id) {
         Ok(c) => c,
         Err(e) => {
-            steps.push(Step::fail(CREDENTIAL, "no credential", format!("{e}: {}", hints::token_fix(identity_kind(), client_id))));
+            steps.push(Step::fail(
+                CREDENTIAL,
+                "no credential",
+                format!("{e}: {}", hints::token_fix(identity_kind(), client_id)),
+            ));
             return Report::new(workspace, steps);
         }
     };
     let (arm, arm_principal) = token(ARM_TOKEN, &credential, config.cloud.arm_scope(), kind, client_id).await;
-    let (logs, logs_principal) = token(LOGS_TOKEN, &credential, config.cloud.log_analytics_scope(), kind, client_id).await;
+    let (logs, logs_principal) = token(
+        LOGS_TOKEN,
+        &credential,
+        config.cloud.log_analytics_scope(),
+        kind,
+        client_id,
+    )
+    .await;
     let principal = arm_principal.or(logs_principal);
     let mut credential_step = Step::ok(CREDENTIAL, hints::credential_words(kind, client_id)).with_data(json!({
         "kind": match (kind, client_id) {
@@ -69,7 +80,8 @@ pub async fn run() -> Report {
         credential_step = credential_step.note(format!("signed in as {p}"));
     }
     if kind == CredentialKind::DeveloperTools && client_id.is_some() {
-        credential_step = credential_step.note("AZURE_CLIENT_ID is used only with a managed identity; it is ignored here");
+        credential_step =
+            credential_step.note("AZURE_CLIENT_ID is used only with a managed identity; it is ignored here");
     }
     let (arm_ok, logs_ok) = (arm.status == Status::Ok, logs.status == Status::Ok);
     steps.extend([credential_step, arm, logs]);
@@ -165,17 +177,20 @@ async fn token(
             let expires = token.expires_on.unix_timestamp();
             let minutes = (expires - chrono::Utc::now().timestamp()) / 60;
             let principal = Principal::from_token(token.token.secret());
-            let step = Step::ok(name, format!("token for {scope}, valid for {minutes} more minutes")).with_data(json!({
-                "scope": scope,
-                "expiresOn": chrono::DateTime::from_timestamp(expires, 0).map(|t| t.to_rfc3339()),
-            }));
+            let step =
+                Step::ok(name, format!("token for {scope}, valid for {minutes} more minutes")).with_data(json!({
+                    "scope": scope,
+                    "expiresOn": chrono::DateTime::from_timestamp(expires, 0).map(|t| t.to_rfc3339()),
+                }));
             return (step, principal);
         }
         Ok(Err(e)) => e.to_string(),
         Err(_) => format!("no token within {} s", TOKEN_TIMEOUT.as_secs()),
     };
-    let step = Step::fail(name, format!("no token for {scope}"), hints::token_fix(kind, client_id))
-        .note(format!("the credential said: {}", error.chars().take(400).collect::<String>()));
+    let step = Step::fail(name, format!("no token for {scope}"), hints::token_fix(kind, client_id)).note(format!(
+        "the credential said: {}",
+        error.chars().take(400).collect::<String>()
+    ));
     (step, None)
 }
 
@@ -213,22 +228,33 @@ async fn incidents(config: &Config, credential: Arc<dyn TokenCredential>, who: h
             ]
         }
         Err(e) if hints::is_api_version_error(&e) => [
-            Step::skipped(INCIDENTS, "not known: the API refused SENTINEL_API_VERSION (see api-version)"),
+            Step::skipped(
+                INCIDENTS,
+                "not known: the API refused SENTINEL_API_VERSION (see api-version)",
+            ),
             Step::fail(API_VERSION, hints::detail(&e), hints::api_version_fix(&e, version))
                 .note(format!("Sentinel said: {}", hints::service_message(&e))),
         ],
         Err(e) => {
             let message = hints::service_message(&e);
-            let mut step = Step::fail(INCIDENTS, hints::detail(&e), hints::sentinel_fix(&e, config, &who.describe(&message)))
-                .note(format!("Sentinel said: {message}"));
+            let mut step = Step::fail(
+                INCIDENTS,
+                hints::detail(&e),
+                hints::sentinel_fix(&e, config, &who.describe(&message)),
+            )
+            .note(format!("Sentinel said: {message}"));
             if e.status() == Some(403)
-                && let Some(command) = who.command(&message, "Microsoft Sentinel Responder", &hints::workspace_rid(config))
+                && let Some(command) =
+                    who.command(&message, "Microsoft Sentinel Responder", &hints::workspace_rid(config))
             {
                 step = step.note(command);
             }
             [
                 step,
-                Step::skipped(API_VERSION, "not known: the incident read failed before the version was checked"),
+                Step::skipped(
+                    API_VERSION,
+                    "not known: the incident read failed before the version was checked",
+                ),
             ]
         }
     }
@@ -247,7 +273,10 @@ async fn query(config: &Config, credential: Arc<dyn TokenCredential>, who: hints
     let answer = logs.query(&text, Duration::from_secs(config.run_budget_seconds)).await;
     let ms = started.elapsed().as_millis() as u64;
     match answer {
-        Ok(None) => Step::ok(QUERY, format!("answered in {ms} ms: the workspace has no data (204), so no candidates")),
+        Ok(None) => Step::ok(
+            QUERY,
+            format!("answered in {ms} ms: the workspace has no data (204), so no candidates"),
+        ),
         Ok(Some(table)) => {
             let rows = table.rows.len();
             match candidates_from(table) {
@@ -256,14 +285,20 @@ async fn query(config: &Config, credential: Arc<dyn TokenCredential>, who: hints
                     format!(
                         "answered in {ms} ms: {rows} rows, {} candidates{}",
                         candidates.len(),
-                        if bad.is_empty() { String::new() } else { format!(", {} unreadable", bad.len()) }
+                        if bad.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", {} unreadable", bad.len())
+                        }
                     ),
                 )
                 .with_data(json!({ "ms": ms, "rows": rows, "candidates": candidates.len(), "unreadable": bad.len() })),
                 Err(e) => Step::fail(
                     QUERY,
                     "unexpected answer",
-                    format!("the answer lacks the columns this tool reads ({e}); `handler query` prints the query sent"),
+                    format!(
+                        "the answer lacks the columns this tool reads ({e}); `handler query` prints the query sent"
+                    ),
                 ),
             }
         }
@@ -273,8 +308,12 @@ async fn query(config: &Config, credential: Arc<dyn TokenCredential>, who: hints
         ),
         Err(e) => {
             let message = hints::service_message(&e);
-            let mut step = Step::fail(QUERY, hints::detail(&e), hints::query_fix(&e, config, &who.describe(&message)))
-                .note(format!("Log Analytics said: {message}"));
+            let mut step = Step::fail(
+                QUERY,
+                hints::detail(&e),
+                hints::query_fix(&e, config, &who.describe(&message)),
+            )
+            .note(format!("Log Analytics said: {message}"));
             if e.status() == Some(403)
                 && let Some(command) = who.command(&message, "Log Analytics Reader", &hints::workspace_rid(config))
             {
@@ -300,7 +339,7 @@ async fn dry_run(config: &Config) -> Step {
 /// The dry run's summary as a step: counts, reasons, and the incidents that would change.
 fn dry_run_step(summary: &RunSummary, lookback_days: u32) -> Step {
     let detail = format!(
-        "{} candidates (open, a Defender for Cloud alert changed in {lookback_days} days): {} actionable now ({} would close, {} would activate), {} left as they are, {} failed; {} from Microsoft XDR",
+        "{} candidates (open, a Defender for Cloud alert changed in {lookback_days} days): {} actionable now ({} would close, {} would activate), {} left as they are, {} failed; {} from Microsoft XDR (of those read fresh)",
         summary.scanned,
         summary.changed,
         summary.closed,
@@ -337,10 +376,18 @@ fn dry_run_step(summary: &RunSummary, lookback_days: u32) -> Step {
         .collect();
     for r in changing.iter().take(MAX_LISTED) {
         let number = r.incident_number.map(|n| format!("#{n} ")).unwrap_or_default();
-        step = step.note(format!("{:<15}{number}({}) {}", r.action.as_str(), r.incident, r.reason));
+        step = step.note(format!(
+            "{:<15}{number}({}) {}",
+            r.action.as_str(),
+            r.incident,
+            r.reason
+        ));
     }
     if changing.len() > MAX_LISTED {
-        step = step.note(format!("… and {} more (--json lists them)", changing.len() - MAX_LISTED));
+        step = step.note(format!(
+            "… and {} more (--json lists them)",
+            changing.len() - MAX_LISTED
+        ));
     }
     if summary.not_reached > 0 {
         step = step.note(format!(
@@ -381,7 +428,7 @@ mod tests {
         assert_eq!(step.status, Status::Ok);
         assert_eq!(
             step.detail,
-            "4 candidates (open, a Defender for Cloud alert changed in 30 days): 2 actionable now (1 would close, 1 would activate), 2 left as they are, 0 failed; 1 from Microsoft XDR"
+            "4 candidates (open, a Defender for Cloud alert changed in 30 days): 2 actionable now (1 would close, 1 would activate), 2 left as they are, 0 failed; 1 from Microsoft XDR (of those read fresh)"
         );
         assert_eq!(step.notes[0], "left as they are: alerts-pending 2");
         assert_eq!(step.notes[1], "would-close    #1 (a) alerts-resolved");

@@ -225,7 +225,11 @@ mod tests {
         assert_eq!((report.ok, report.exit_code), (true, 0));
         assert!(report.text().contains("all 8 checks passed"));
         let mut some = all;
-        some[4] = Step::fail(INCIDENTS, "403 AuthorizationFailed", "grant Microsoft Sentinel Responder");
+        some[4] = Step::fail(
+            INCIDENTS,
+            "403 AuthorizationFailed",
+            "grant Microsoft Sentinel Responder",
+        );
         let report = Report::new(None, some);
         assert_eq!((report.ok, report.exit_code), (false, 1));
         let text = report.text();

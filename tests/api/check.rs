@@ -76,19 +76,37 @@ async fn a_ready_workspace_passes_every_check_and_nothing_is_written() {
     let out = text(&output);
     assert_eq!(output.status.code(), Some(0), "{out}");
     for step in check::STEPS {
-        assert!(out.lines().any(|l| l.starts_with(&format!("ok    {step:<13}"))), "{step}:\n{out}");
+        assert!(
+            out.lines().any(|l| l.starts_with(&format!("ok    {step:<13}"))),
+            "{step}:\n{out}"
+        );
     }
     assert!(line(&out, "ok    settings").ends_with("dry run off"), "{out}");
-    assert!(line(&out, "ok    credential").contains("managed identity, system-assigned"), "{out}");
+    assert!(
+        line(&out, "ok    credential").contains("managed identity, system-assigned"),
+        "{out}"
+    );
     assert!(line(&out, "ok    api-version").contains("2025-09-01 accepted"), "{out}");
     assert_eq!(
         line(&out, "ok    dry-run"),
-        "ok    dry-run      5 candidates (open, a Defender for Cloud alert changed in 30 days): 3 actionable now (2 would close, 1 would activate), 2 left as they are, 0 failed; 0 from Microsoft XDR"
+        "ok    dry-run      5 candidates (open, a Defender for Cloud alert changed in 30 days): 3 actionable now (2 would close, 1 would activate), 2 left as they are, 0 failed; 0 from Microsoft XDR (of those read fresh)"
     );
-    assert!(out.contains("left as they are: alerts-pending 1, already-active 1"), "{out}");
-    assert!(out.contains(&format!("would-close    #1 ({}) alerts-resolved", names[0])), "{out}");
-    assert!(out.contains(&format!("would-activate #3 ({}) alerts-in-progress", names[2])), "{out}");
-    assert!(out.ends_with("review the dry run above before setting SYNC_DRY_RUN=false\n"), "{out}");
+    assert!(
+        out.contains("left as they are: alerts-pending 1, already-active 1"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("would-close    #1 ({}) alerts-resolved", names[0])),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("would-activate #3 ({}) alerts-in-progress", names[2])),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("review the dry run above before setting SYNC_DRY_RUN=false\n"),
+        "{out}"
+    );
 
     let requests = sim.requests();
     assert!(requests.iter().all(|r| r.method != "PUT"), "check wrote: {requests:?}");
@@ -96,9 +114,9 @@ async fn a_ready_workspace_passes_every_check_and_nothing_is_written() {
         assert_eq!(sim.incident(name).unwrap().status, status);
     }
     assert!(
-        requests
-            .iter()
-            .any(|r| r.method == "GET" && r.path.ends_with("/incidents") && r.query.as_deref().is_some_and(|q| q.contains("top=1"))),
+        requests.iter().any(|r| r.method == "GET"
+            && r.path.ends_with("/incidents")
+            && r.query.as_deref().is_some_and(|q| q.contains("top=1"))),
         "{requests:?}"
     );
 }
@@ -116,11 +134,21 @@ async fn json_has_every_step_and_the_dry_run_summary() {
     let steps = report["steps"].as_array().unwrap();
     let names: Vec<&str> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(names, check::STEPS);
-    assert!(steps.iter().all(|s| s["status"] == "ok" && s["detail"].is_string()), "{report:#}");
+    assert!(
+        steps.iter().all(|s| s["status"] == "ok" && s["detail"].is_string()),
+        "{report:#}"
+    );
     assert_eq!(steps[1]["data"]["kind"], "managed-identity-system-assigned");
     let dry = &steps[7]["data"];
     assert_eq!(dry["dryRun"], true);
-    assert_eq!((dry["scanned"].as_u64(), dry["closed"].as_u64(), dry["activated"].as_u64()), (Some(5), Some(2), Some(1)));
+    assert_eq!(
+        (
+            dry["scanned"].as_u64(),
+            dry["closed"].as_u64(),
+            dry["activated"].as_u64()
+        ),
+        (Some(5), Some(2), Some(1))
+    );
     assert_eq!(dry["skipped"]["alerts-pending"], 1);
     assert_eq!(dry["fromXdr"], 0);
     assert_eq!(steps[6]["data"]["candidates"], 5);
@@ -134,11 +162,18 @@ async fn without_settings_it_names_the_missing_ones_and_exits_2() {
     let out = text(&output);
     assert_eq!(output.status.code(), Some(2), "{out}");
     assert!(
-        line(&out, "FAIL  settings").contains("2 missing or invalid: SENTINEL_WORKSPACE_ID, SENTINEL_WORKSPACE_RESOURCE_ID"),
+        line(&out, "FAIL  settings")
+            .contains("2 missing or invalid: SENTINEL_WORKSPACE_ID, SENTINEL_WORKSPACE_RESOURCE_ID"),
         "{out}"
     );
-    assert!(out.contains("SENTINEL_WORKSPACE_RESOURCE_ID: missing; set it to the workspace's resource id"), "{out}");
-    assert!(line(&out, "skip  dry-run").contains("not run: settings failed"), "{out}");
+    assert!(
+        out.contains("SENTINEL_WORKSPACE_RESOURCE_ID: missing; set it to the workspace's resource id"),
+        "{out}"
+    );
+    assert!(
+        line(&out, "skip  dry-run").contains("not run: settings failed"),
+        "{out}"
+    );
     assert!(sim.requests().is_empty(), "nothing is called without settings");
 
     let output = check(&sim, &["--json"], &[("SYNC_LOOKBACK_DAYS", "0")], &remove[..1]).await;
@@ -168,8 +203,14 @@ async fn without_sentinel_responder_it_says_which_role_to_grant_where() {
         )),
         "{out}"
     );
-    assert!(out.contains(&format!("--role \"Microsoft Sentinel Responder\" --scope {rid}")), "{out}");
-    assert!(line(&out, "skip  api-version").contains("the incident read failed"), "{out}");
+    assert!(
+        out.contains(&format!("--role \"Microsoft Sentinel Responder\" --scope {rid}")),
+        "{out}"
+    );
+    assert!(
+        line(&out, "skip  api-version").contains("the incident read failed"),
+        "{out}"
+    );
     assert!(line(&out, "ok    query").contains("5 candidates"), "{out}");
     assert!(line(&out, "skip  dry-run").contains("needs reading incidents"), "{out}");
 
@@ -187,7 +228,15 @@ async fn without_log_analytics_reader_it_says_which_role_to_grant() {
     let output = check(&sim, &["--json"], &[], &[]).await;
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let step = |name: &str| report["steps"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap().clone();
+    let step = |name: &str| {
+        report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()
+            .clone()
+    };
     assert_eq!(step("incidents")["status"], "ok");
     let query = step("query");
     assert_eq!(query["status"], "fail");
@@ -235,7 +284,8 @@ async fn a_wrong_workspace_is_named_by_the_setting_that_points_at_it() {
     let out = text(&output);
     assert_eq!(output.status.code(), Some(1), "{out}");
     assert!(
-        line(&out, "FAIL  incidents").starts_with("FAIL  incidents    404 ResourceNotFound: SENTINEL_WORKSPACE_RESOURCE_ID names no workspace"),
+        line(&out, "FAIL  incidents")
+            .starts_with("FAIL  incidents    404 ResourceNotFound: SENTINEL_WORKSPACE_RESOURCE_ID names no workspace"),
         "{out}"
     );
     assert!(
@@ -259,8 +309,14 @@ async fn an_identity_without_tokens_is_reported_per_audience() {
             "{out}"
         );
     }
-    assert!(line(&out, "skip  incidents").contains("needs a Resource Manager token"), "{out}");
-    assert!(line(&out, "skip  query").contains("needs a Log Analytics token"), "{out}");
+    assert!(
+        line(&out, "skip  incidents").contains("needs a Resource Manager token"),
+        "{out}"
+    );
+    assert!(
+        line(&out, "skip  query").contains("needs a Log Analytics token"),
+        "{out}"
+    );
 }
 
 #[tokio::test]
@@ -281,7 +337,8 @@ async fn from_a_laptop_it_says_the_sign_in_is_checked_not_the_apps_identity() {
     let out = text(&output);
     assert_eq!(output.status.code(), Some(0), "{out}");
     assert!(
-        line(&out, "ok    credential").contains("developer tools: the Azure CLI or azd sign-in (IDENTITY_ENDPOINT is not set"),
+        line(&out, "ok    credential")
+            .contains("developer tools: the Azure CLI or azd sign-in (IDENTITY_ENDPOINT is not set"),
         "{out}"
     );
     assert!(sim.requests().iter().all(|r| r.method != "PUT"));
