@@ -67,6 +67,9 @@ pub fn build_engine(config: &Config) -> Result<Engine, String> {
         dry_run: config.dry_run,
         policy: PolicyOptions {
             skip_owned: config.skip_owned,
+            resolved: config.resolved_classification,
+            dismissed: config.dismissed_classification,
+            reopen_on_reactivation: config.reopen_on_reactivation,
         },
         lookback_days: config.lookback_days,
         run_budget: Duration::from_secs(config.run_budget_seconds),

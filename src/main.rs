@@ -101,7 +101,9 @@ fn main() -> ExitCode {
                 let days = lookback_days
                     .or_else(|| std::env::var("SYNC_LOOKBACK_DAYS").ok().and_then(|v| v.parse().ok()))
                     .unwrap_or(dfc_sentinel_sync::config::DEFAULT_LOOKBACK_DAYS);
-                print!("{}", queries::sync_candidates(days, queries::Partition::WHOLE));
+                let reopen = std::env::var("SYNC_REOPEN_ON_REACTIVATION")
+                    .is_ok_and(|v| ["true", "1", "yes"].contains(&v.trim().to_ascii_lowercase().as_str()));
+                print!("{}", queries::sync_candidates(days, queries::Partition::WHOLE, reopen));
                 ExitCode::SUCCESS
             }
         }

@@ -165,14 +165,14 @@ impl Incident {
             .and_then(|n| usize::try_from(n).ok())
     }
 
-    /// The PUT body that changes this incident to `status` (closing with `classification`),
-    /// adding `label`, keeping every other writable property as read.
-    pub fn update_body(&self, status: IncidentStatus, close: Option<(Classification, String)>, label: &str) -> Value {
+    /// The PUT body that makes `update` on this incident, keeping every other writable property
+    /// as read.
+    pub fn update_body(&self, update: &Update) -> Value {
         let p = &self.properties;
         let mut props = Map::new();
         props.insert("title".into(), json!(p.title));
         props.insert("severity".into(), json!(p.severity));
-        props.insert("status".into(), json!(status.as_str()));
+        props.insert("status".into(), json!(update.status.as_str()));
         if let Some(d) = &p.description {
             props.insert("description".into(), json!(d));
         }
@@ -182,10 +182,11 @@ impl Incident {
         let mut labels: Vec<Value> = p
             .labels
             .iter()
+            .filter(|l| Some(l.label_name.as_str()) != update.remove_label)
             .map(|l| json!({ "labelName": l.label_name, "labelType": l.label_type.as_deref().unwrap_or("User") }))
             .collect();
-        if !p.labels.iter().any(|l| l.label_name == label) {
-            labels.push(json!({ "labelName": label, "labelType": "User" }));
+        if !p.labels.iter().any(|l| l.label_name == update.add_label) {
+            labels.push(json!({ "labelName": update.add_label, "labelType": "User" }));
         }
         props.insert("labels".into(), Value::Array(labels));
         for (key, value) in [
@@ -196,13 +197,15 @@ impl Incident {
                 props.insert(key.into(), json!(v));
             }
         }
-        match close {
-            Some((classification, comment)) => {
+        match &update.classification {
+            ClassificationUpdate::Set(classification, comment) => {
                 props.insert("classification".into(), json!(classification.as_str()));
-                props.insert("classificationReason".into(), json!(classification.reason()));
+                if let Some(reason) = classification.reason() {
+                    props.insert("classificationReason".into(), json!(reason));
+                }
                 props.insert("classificationComment".into(), json!(comment));
             }
-            None => {
+            ClassificationUpdate::Keep => {
                 for (key, value) in [
                     ("classification", &p.classification),
                     ("classificationReason", &p.classification_reason),
@@ -213,6 +216,8 @@ impl Incident {
                     }
                 }
             }
+            // A PUT replaces the properties: leaving them out clears them.
+            ClassificationUpdate::Clear => {}
         }
         let mut body = Map::new();
         if let Some(etag) = &self.etag {
@@ -220,6 +225,62 @@ impl Incident {
         }
         body.insert("properties".into(), Value::Object(props));
         Value::Object(body)
+    }
+}
+
+/// A change to write: the new status, the classification, and this tool's labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Update {
+    /// The new status.
+    pub status: IncidentStatus,
+    /// What becomes of the classification triple.
+    pub classification: ClassificationUpdate,
+    /// Label added (kept if already there).
+    pub add_label: &'static str,
+    /// Label removed, if any.
+    pub remove_label: Option<&'static str>,
+}
+
+/// What an update does to `classification`, `classificationReason`, `classificationComment`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClassificationUpdate {
+    /// Written as read.
+    Keep,
+    /// Set (a close): the pair and the comment.
+    Set(Classification, String),
+    /// Removed (a reopen: an Active incident carries no close classification).
+    Clear,
+}
+
+impl Update {
+    /// Closed with `classification` and `comment`, adding `label`.
+    pub fn close(classification: Classification, comment: String, label: &'static str) -> Self {
+        Self {
+            status: IncidentStatus::Closed,
+            classification: ClassificationUpdate::Set(classification, comment),
+            add_label: label,
+            remove_label: None,
+        }
+    }
+
+    /// Active, adding `label`.
+    pub fn activate(label: &'static str) -> Self {
+        Self {
+            status: IncidentStatus::Active,
+            classification: ClassificationUpdate::Keep,
+            add_label: label,
+            remove_label: None,
+        }
+    }
+
+    /// Active again, the close's classification cleared, `remove` replaced by `add`.
+    pub fn reopen(add: &'static str, remove: &'static str) -> Self {
+        Self {
+            status: IncidentStatus::Active,
+            classification: ClassificationUpdate::Clear,
+            add_label: add,
+            remove_label: Some(remove),
+        }
     }
 }
 
@@ -562,11 +623,7 @@ mod tests {
         incident.properties.classification = None;
         incident.properties.classification_reason = None;
         incident.properties.classification_comment = None;
-        let body = incident.update_body(
-            IncidentStatus::Closed,
-            Some((Classification::BenignPositive, "why".into())),
-            "dfc-sync-closed",
-        );
+        let body = incident.update_body(&Update::close(Classification::BenignPositive, "why".into(), "dfc-sync-closed"));
         let p = &body["properties"];
         assert_eq!(body["etag"], json!("\"0300bf09-0000-0000-0000-5c37296e0000\""));
         assert_eq!(p["title"], json!("My incident"));
@@ -582,6 +639,27 @@ mod tests {
         assert_eq!(p["description"], json!("This is a demo incident"));
         // Read-only properties are not sent back.
         assert!(p.get("incidentNumber").is_none() && p.get("additionalData").is_none());
+
+        // Undetermined has no reason; a reopen clears the triple and swaps the labels.
+        let body = incident.update_body(&Update::close(Classification::Undetermined, "why".into(), "dfc-sync-closed"));
+        assert_eq!(body["properties"]["classification"], json!("Undetermined"));
+        assert!(body["properties"].get("classificationReason").is_none());
+        let mut closed = incident.clone();
+        closed.properties.status = "Closed".into();
+        closed.properties.classification = Some("TruePositive".into());
+        closed.properties.classification_reason = Some("SuspiciousActivity".into());
+        closed.properties.classification_comment = Some("c".into());
+        closed.properties.labels = serde_json::from_value(json!([{ "labelName": "dfc-sync-closed", "labelType": "User" }, { "labelName": "x" }])).unwrap();
+        let body = closed.update_body(&Update::reopen("dfc-sync-reopened", "dfc-sync-closed"));
+        let p = &body["properties"];
+        assert_eq!(p["status"], json!("Active"));
+        for key in ["classification", "classificationReason", "classificationComment"] {
+            assert!(p.get(key).is_none(), "{key}");
+        }
+        assert_eq!(
+            p["labels"],
+            json!([{ "labelName": "x", "labelType": "User" }, { "labelName": "dfc-sync-reopened", "labelType": "User" }])
+        );
     }
 
     #[test]

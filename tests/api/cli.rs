@@ -80,7 +80,7 @@ async fn query_prints_the_exact_text_sent() {
     let text = String::from_utf8(output.stdout).unwrap();
     assert_eq!(
         text,
-        dfc_sentinel_sync::queries::sync_candidates(7, dfc_sentinel_sync::queries::Partition::WHOLE)
+        dfc_sentinel_sync::queries::sync_candidates(7, dfc_sentinel_sync::queries::Partition::WHOLE, false)
     );
 }
 

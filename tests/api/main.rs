@@ -5,8 +5,10 @@
 mod check;
 mod cli;
 mod clients;
+mod defender_portal;
 mod helpers;
 mod lifecycle;
+mod options;
 mod platform;
 mod protocol;
 mod reference;
