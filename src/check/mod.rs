@@ -268,7 +268,11 @@ async fn query(config: &Config, credential: Arc<dyn TokenCredential>, who: hints
         credential,
         config.cloud.log_analytics_scope(),
     );
-    let text = queries::sync_candidates(config.lookback_days, queries::Partition::WHOLE);
+    let text = queries::sync_candidates(
+        config.lookback_days,
+        queries::Partition::WHOLE,
+        config.reopen_on_reactivation,
+    );
     let started = std::time::Instant::now();
     let answer = logs.query(&text, Duration::from_secs(config.run_budget_seconds)).await;
     let ms = started.elapsed().as_millis() as u64;

@@ -343,3 +343,29 @@ async fn from_a_laptop_it_says_the_sign_in_is_checked_not_the_apps_identity() {
     );
     assert!(sim.requests().iter().all(|r| r.method != "PUT"));
 }
+
+#[tokio::test]
+async fn incidents_from_microsoft_xdr_are_counted() {
+    let sim = AzureSim::start(SimConfig::default()).await.unwrap();
+    seed_workspace(&sim);
+    let alert = sim.add_alert(AlertSeed {
+        status: "Resolved".into(),
+        product_name: DFC.into(),
+        ..Default::default()
+    });
+    let xdr = sim.add_xdr_incident(IncidentSeed {
+        alert_ids: vec![alert],
+        ..Default::default()
+    });
+    let output = check(&sim, &["--json"], &[], &[]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let dry = &report["steps"][7]["data"];
+    assert_eq!(
+        (dry["scanned"].as_u64(), dry["closed"].as_u64()),
+        (Some(6), Some(3)),
+        "{dry:#}"
+    );
+    assert_eq!(dry["fromXdr"], 1, "{dry:#}");
+    assert_eq!(sim.incident(&xdr).unwrap().status, "New");
+}
