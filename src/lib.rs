@@ -16,6 +16,7 @@
 //! - [`webhook`]: payload parsing into a checked incident of the configured workspace.
 //! - [`azure`]: identity, Log Analytics query client, Sentinel incidents client.
 //! - [`telemetry`]: log format and routing for Application Insights.
+//! - [`check`]: the `check` command, a preflight of settings, identity, access and a dry run.
 //! - `demo` (cargo feature `demo`, on by default): the `demo` command, the real handler against
 //!   the simulated workspace.
 //!
@@ -24,6 +25,7 @@
 //! (`scripts/package`, `--no-default-features`) links neither.
 
 pub mod azure;
+pub mod check;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;

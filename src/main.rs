@@ -37,6 +37,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Preflight before turning SYNC_DRY_RUN off: settings, credential, tokens, access, API
+    /// version, the candidate query and a dry run (never writes). Exit status 0 when every check
+    /// passes, 1 when one fails, 2 when settings are missing or invalid.
+    Check {
+        /// Print the report as one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Also print the handler's log lines (stderr).
+        #[arg(long)]
+        verbose: bool,
+    },
     /// Run the real timer and webhook paths against an embedded simulated workspace.
     #[cfg_attr(not(feature = "demo"), command(hide = true))]
     Demo {
@@ -84,6 +95,7 @@ fn main() -> ExitCode {
                 incident,
                 json,
             } => run_sync(dry_run, incident, json).await,
+            Command::Check { json, verbose } => run_check(json, verbose).await,
             Command::Demo { verbose } => run_demo(verbose).await,
             Command::Query { lookback_days } => {
                 let days = lookback_days
@@ -251,4 +263,23 @@ async fn run_sync(dry_run: bool, incident: Option<String>, json: bool) -> ExitCo
     } else {
         ExitCode::SUCCESS
     }
+}
+
+async fn run_check(json: bool, verbose: bool) -> ExitCode {
+    // The report is the output: log lines go to stderr, and only with --verbose (an app's
+    // RUST_LOG would otherwise interleave them with it).
+    let level = if verbose { "info" } else { "off" };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
+    let report = dfc_sentinel_sync::check::run().await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    } else {
+        print!("{}", report.text());
+    }
+    ExitCode::from(report.exit_code)
 }

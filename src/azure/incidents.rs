@@ -1,5 +1,6 @@
 //! The Microsoft Sentinel incidents REST API (Microsoft.SecurityInsights), for one workspace:
-//! read an incident, replace it with an etag, list its alerts, write a comment.
+//! read an incident, replace it with an etag, list its alerts, write a comment, and read the
+//! first incident of the list (the preflight probe of `handler check`).
 //!
 //! A PUT replaces every writable property, so an update is always built from a fresh GET: all
 //! writable properties are copied, only status, classification and labels change, and the GET's
@@ -415,24 +416,49 @@ impl IncidentsClient {
         let mut url = self.endpoint.clone();
         {
             let mut segments = url.path_segments_mut().expect("an http(s) URL has path segments");
-            segments.pop_if_empty().extend([
-                "subscriptions",
-                &self.workspace.subscription_id,
-                "resourceGroups",
-                &self.workspace.resource_group,
-                "providers",
-                "Microsoft.OperationalInsights",
-                "workspaces",
-                &self.workspace.workspace_name,
-                "providers",
-                "Microsoft.SecurityInsights",
-                "incidents",
-                name.as_str(),
-            ]);
-            segments.extend(tail);
+            segments.pop_if_empty().extend(self.incidents_path());
+            segments.push(name.as_str()).extend(tail);
         }
         url.query_pairs_mut().append_pair("api-version", &self.api_version);
         url
+    }
+
+    /// Reads the first incident of the workspace's list (`GET …/incidents?$top=1`, the
+    /// `Incidents_List` operation): the cheapest call that proves the identity may read
+    /// incidents and that the service accepts the configured api-version. `None` when the
+    /// workspace has no incident. Used by `handler check`; never follows `nextLink`.
+    pub async fn first_incident(&self) -> Result<Option<Incident>, AzureError> {
+        let mut url = self.endpoint.clone();
+        url.path_segments_mut()
+            .expect("an http(s) URL has path segments")
+            .pop_if_empty()
+            .extend(self.incidents_path());
+        url.query_pairs_mut()
+            .append_pair("api-version", &self.api_version)
+            .append_pair("$top", "1");
+        let answer = self.client.send(Method::Get, url, None).await?;
+        if answer.status != 200 {
+            return Err(answer.into_error(SERVICE));
+        }
+        let page: Page<Incident> = answer.json(SERVICE)?;
+        Ok(page.value.into_iter().next())
+    }
+
+    /// Path segments of the workspace's incident collection.
+    fn incidents_path(&self) -> [&str; 11] {
+        [
+            "subscriptions",
+            &self.workspace.subscription_id,
+            "resourceGroups",
+            &self.workspace.resource_group,
+            "providers",
+            "Microsoft.OperationalInsights",
+            "workspaces",
+            &self.workspace.workspace_name,
+            "providers",
+            "Microsoft.SecurityInsights",
+            "incidents",
+        ]
     }
 
     /// Reads the incident; `None` when it does not exist.

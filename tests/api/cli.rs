@@ -10,7 +10,7 @@ use crate::helpers::DFC;
 const BIN: &str = env!("CARGO_BIN_EXE_handler");
 
 /// A folder holding an `az` script that gets its token from the simulator's identity endpoint.
-fn fake_az(sim: &AzureSim) -> PathBuf {
+pub(crate) fn fake_az(sim: &AzureSim) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("dfc-sync-az-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let script = format!(

@@ -2,6 +2,7 @@
 //! with the host's payloads, talking real HTTP to the Azure simulator. Each test owns its
 //! simulator and its handler process, so tests run in parallel without sharing state.
 
+mod check;
 mod cli;
 mod clients;
 mod defender_portal;

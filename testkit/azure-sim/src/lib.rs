@@ -13,9 +13,11 @@
 //! - `query`: recognises the product's KQL and evaluates its meaning over the rows.
 //! - `server`: the axum front, latency, throttling, fault application and request log.
 //! - `throttle`: the opt-in ARM token-bucket throttling model ([`ArmThrottle`]).
+//! - `access`: the identity's roles on the workspace; all held unless a test revokes one ([`Role`]).
 //! - `identity`, `loganalytics`, `sentinel` (+ `incidents`, `comments`): the three APIs.
 //! - `timefmt`: 100 ns ticks and Kusto-style timestamps.
 
+mod access;
 mod comments;
 mod config;
 mod fault;
@@ -33,6 +35,7 @@ mod timefmt;
 
 use std::sync::{Arc, Mutex};
 
+pub use access::Role;
 pub use config::{ArmThrottle, SimConfig, Workspace};
 pub use fault::{Fault, FaultKind, FaultTarget};
 pub use model::{AlertSeed, AnalystEdit, CommentView, IncidentSeed, IncidentView, Owner, RecordedRequest};
@@ -275,6 +278,17 @@ impl AzureSim {
     /// Forgets the request log.
     pub fn clear_requests(&self) {
         self.inner.lock().requests.clear();
+    }
+
+    /// Takes `role` away from the identity: from now on its API answers 403 as the real service
+    /// does to a principal without that role (see `access`). Until then both roles are held.
+    pub fn revoke_role(&self, role: Role) {
+        self.inner.lock().revoked.revoke(role);
+    }
+
+    /// Gives a revoked role back (a role assignment that finished propagating).
+    pub fn grant_role(&self, role: Role) {
+        self.inner.lock().revoked.grant(role);
     }
 
     /// Queues a fault; faults matching a request are used in insertion order.

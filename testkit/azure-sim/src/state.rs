@@ -137,6 +137,8 @@ pub(crate) struct State {
     pub query_prefer: Vec<String>,
     /// While set, new table rows are written held (not ingested; see `tables::IncidentRow::held`).
     pub hold_rows: bool,
+    /// Roles taken away from the identity (`crate::access`); none by default.
+    pub revoked: crate::access::Revoked,
 }
 
 /// A change applied right after the next GET of an incident, so the etag that GET returned is
