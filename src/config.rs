@@ -281,12 +281,14 @@ impl Config {
         let skip_owned = boolean(get("SYNC_SKIP_OWNED_INCIDENTS"))
             .map_err(|p| fail("SYNC_SKIP_OWNED_INCIDENTS", p))
             .unwrap_or(false);
-        let resolved_classification = classification(get("SYNC_RESOLVED_CLASSIFICATION"), DEFAULT_RESOLVED_CLASSIFICATION)
-            .map_err(|p| fail("SYNC_RESOLVED_CLASSIFICATION", p))
-            .unwrap_or(DEFAULT_RESOLVED_CLASSIFICATION);
-        let dismissed_classification = classification(get("SYNC_DISMISSED_CLASSIFICATION"), DEFAULT_DISMISSED_CLASSIFICATION)
-            .map_err(|p| fail("SYNC_DISMISSED_CLASSIFICATION", p))
-            .unwrap_or(DEFAULT_DISMISSED_CLASSIFICATION);
+        let resolved_classification =
+            classification(get("SYNC_RESOLVED_CLASSIFICATION"), DEFAULT_RESOLVED_CLASSIFICATION)
+                .map_err(|p| fail("SYNC_RESOLVED_CLASSIFICATION", p))
+                .unwrap_or(DEFAULT_RESOLVED_CLASSIFICATION);
+        let dismissed_classification =
+            classification(get("SYNC_DISMISSED_CLASSIFICATION"), DEFAULT_DISMISSED_CLASSIFICATION)
+                .map_err(|p| fail("SYNC_DISMISSED_CLASSIFICATION", p))
+                .unwrap_or(DEFAULT_DISMISSED_CLASSIFICATION);
         let reopen_on_reactivation = boolean(get("SYNC_REOPEN_ON_REACTIVATION"))
             .map_err(|p| fail("SYNC_REOPEN_ON_REACTIVATION", p))
             .unwrap_or(false);
@@ -462,11 +464,17 @@ mod tests {
         assert_eq!(c.resolved_classification, Classification::FalsePositiveInaccurateData);
         assert_eq!(c.dismissed_classification, Classification::Undetermined);
         assert!(c.reopen_on_reactivation);
-        m.insert("SYNC_RESOLVED_CLASSIFICATION", "TruePositive/SuspiciousButExpected".into());
+        m.insert(
+            "SYNC_RESOLVED_CLASSIFICATION",
+            "TruePositive/SuspiciousButExpected".into(),
+        );
         m.insert("SYNC_DISMISSED_CLASSIFICATION", "BenignPositive".into());
         let text = load(&m).unwrap_err().to_string();
         assert!(text.contains("app setting SYNC_RESOLVED_CLASSIFICATION: \"TruePositive/SuspiciousButExpected\" is not a valid classification"), "{text}");
-        assert!(text.contains("app setting SYNC_DISMISSED_CLASSIFICATION: \"BenignPositive\""), "{text}");
+        assert!(
+            text.contains("app setting SYNC_DISMISSED_CLASSIFICATION: \"BenignPositive\""),
+            "{text}"
+        );
     }
 
     #[test]

@@ -171,10 +171,15 @@ impl Classification {
 
     /// Parses the setting's spelling (exact pair names, case-insensitive).
     pub fn parse_setting(value: &str) -> Result<Self, String> {
-        let found = Self::ALL.into_iter().find(|c| c.setting().eq_ignore_ascii_case(value.trim()));
+        let found = Self::ALL
+            .into_iter()
+            .find(|c| c.setting().eq_ignore_ascii_case(value.trim()));
         found.ok_or_else(|| {
             let valid: Vec<String> = Self::ALL.iter().map(|c| c.setting()).collect();
-            format!("{value:?} is not a valid classification; use one of {}", valid.join(", "))
+            format!(
+                "{value:?} is not a valid classification; use one of {}",
+                valid.join(", ")
+            )
         })
     }
 
@@ -459,12 +464,31 @@ mod tests {
             Classification::parse_setting("falsepositive/inaccuratedata"),
             Ok(Classification::FalsePositiveInaccurateData)
         );
-        for bad in ["TruePositive", "TruePositive/SuspiciousButExpected", "Undetermined/SuspiciousActivity", "BenignPositive/", "", "FalsePositive"] {
+        for bad in [
+            "TruePositive",
+            "TruePositive/SuspiciousButExpected",
+            "Undetermined/SuspiciousActivity",
+            "BenignPositive/",
+            "",
+            "FalsePositive",
+        ] {
             let e = Classification::parse_setting(bad).unwrap_err();
-            assert!(e.contains("TruePositive/SuspiciousActivity") && e.contains("Undetermined"), "{e}");
+            assert!(
+                e.contains("TruePositive/SuspiciousActivity") && e.contains("Undetermined"),
+                "{e}"
+            );
         }
-        assert_eq!(Classification::from_api(Some("Undetermined"), Some("")), Some(Classification::Undetermined));
-        assert_eq!(Classification::from_api(Some("TruePositive"), Some("InaccurateData")), None);
-        assert_eq!(Classification::FalsePositiveIncorrectAlertLogic.to_string(), "FalsePositive / IncorrectAlertLogic");
+        assert_eq!(
+            Classification::from_api(Some("Undetermined"), Some("")),
+            Some(Classification::Undetermined)
+        );
+        assert_eq!(
+            Classification::from_api(Some("TruePositive"), Some("InaccurateData")),
+            None
+        );
+        assert_eq!(
+            Classification::FalsePositiveIncorrectAlertLogic.to_string(),
+            "FalsePositive / IncorrectAlertLogic"
+        );
     }
 }

@@ -461,19 +461,13 @@ mod tests {
 
     #[test]
     fn all_dismissed_closes_as_benign_positive() {
-        assert_eq!(
-            decide_new(&[Dismissed, Dismissed]),
-            DISMISSED
-        );
+        assert_eq!(decide_new(&[Dismissed, Dismissed]), DISMISSED);
         assert_eq!(Classification::BenignPositive.reason(), Some("SuspiciousButExpected"));
     }
 
     #[test]
     fn mixed_terminal_closes_as_true_positive_whatever_the_order() {
-        assert_eq!(
-            decide_new(&[Dismissed, Resolved]),
-            MIXED
-        );
+        assert_eq!(decide_new(&[Dismissed, Resolved]), MIXED);
         assert_eq!(decide_new(&[Resolved, Dismissed]), MIXED);
         assert_eq!(Classification::TruePositive.reason(), Some("SuspiciousActivity"));
     }
@@ -542,14 +536,8 @@ mod tests {
         let mut i = incident(IncidentStatus::New);
         i.has_owner = true;
         let a = alerts(&[Resolved]);
-        assert_eq!(
-            decide(&i, &a, skip_owned()),
-            Decision::Leave(Reason::Owned)
-        );
-        assert_eq!(
-            decide(&i, &a, PolicyOptions::default()),
-            RESOLVED
-        );
+        assert_eq!(decide(&i, &a, skip_owned()), Decision::Leave(Reason::Owned));
+        assert_eq!(decide(&i, &a, PolicyOptions::default()), RESOLVED);
         // Waiting beats the owner check: the reason says what really holds the incident back.
         assert_eq!(
             decide(&i, &alerts(&[New]), skip_owned()),
@@ -581,18 +569,16 @@ mod tests {
     #[test]
     fn audit_comment_names_every_alert_and_the_tool() {
         let a = alerts(&[Resolved, Dismissed]);
-        let text = audit_comment(
-            MIXED,
-            Some(IncidentStatus::New),
-            &a,
-        );
+        let text = audit_comment(MIXED, Some(IncidentStatus::New), &a);
         assert!(
             text.contains("dfc-sentinel-sync closed this incident (New → Closed, TruePositive / SuspiciousActivity)")
         );
         assert!(text.contains("- alert a0 (Azure Security Center): Resolved"));
         assert!(text.contains("- alert a1 (Azure Security Center): Dismissed"));
         let id = "0b6a3f4e-52c1-5d9e-8f00-7a1b2c3d4e5f";
-        let Decision::Close(dismissed) = DISMISSED else { unreachable!() };
+        let Decision::Close(dismissed) = DISMISSED else {
+            unreachable!()
+        };
         let comment = classification_comment(dismissed, id);
         assert!(comment.starts_with("Closed by dfc-sentinel-sync as BenignPositive / SuspiciousButExpected: all its Defender for Cloud alerts were Dismissed"), "{comment}");
         assert_eq!(change_id_in(&comment).as_deref(), Some(id));
@@ -614,7 +600,8 @@ mod tests {
                     dismissed,
                     ..PolicyOptions::default()
                 };
-                let close = |statuses: &[AlertStatus]| decide(&incident(IncidentStatus::New), &alerts(statuses), options);
+                let close =
+                    |statuses: &[AlertStatus]| decide(&incident(IncidentStatus::New), &alerts(statuses), options);
                 let expect = |classification, cause| Decision::Close(Closing { classification, cause });
                 assert_eq!(close(&[Resolved, Resolved]), expect(resolved, CloseCause::AllResolved));
                 assert_eq!(close(&[Dismissed]), expect(dismissed, CloseCause::AllDismissed));
@@ -644,7 +631,10 @@ mod tests {
     #[test]
     fn a_reactivated_alert_reopens_only_what_this_tool_closed_and_only_when_asked() {
         for s in [New, InProgress] {
-            assert_eq!(decide(&closed_by_us(), &alerts(&[Resolved, s]), reopening()), Decision::Reopen);
+            assert_eq!(
+                decide(&closed_by_us(), &alerts(&[Resolved, s]), reopening()),
+                Decision::Reopen
+            );
             // Off by default: nothing is ever reopened.
             assert_eq!(
                 decide(&closed_by_us(), &alerts(&[Resolved, s]), PolicyOptions::default()),
@@ -653,32 +643,59 @@ mod tests {
             // A person's close (or a change since ours) is never reopened.
             let mut theirs = closed_by_us();
             theirs.closed_by_tool = false;
-            assert_eq!(decide(&theirs, &alerts(&[s]), reopening()), Decision::Leave(Reason::IncidentClosed));
+            assert_eq!(
+                decide(&theirs, &alerts(&[s]), reopening()),
+                Decision::Leave(Reason::IncidentClosed)
+            );
         }
         // Still terminal, Unknown, or a reactivated alert of another product: nothing to reopen.
         for statuses in [&[Resolved, Dismissed][..], &[Unknown]] {
-            assert_eq!(decide(&closed_by_us(), &alerts(statuses), reopening()), Decision::Leave(Reason::IncidentClosed));
+            assert_eq!(
+                decide(&closed_by_us(), &alerts(statuses), reopening()),
+                Decision::Leave(Reason::IncidentClosed)
+            );
         }
         let mut other = alerts(&[Resolved, InProgress]);
         other[1].product = "Microsoft Defender for Endpoint".into();
-        assert_eq!(decide(&closed_by_us(), &other, reopening()), Decision::Leave(Reason::IncidentClosed));
+        assert_eq!(
+            decide(&closed_by_us(), &other, reopening()),
+            Decision::Leave(Reason::IncidentClosed)
+        );
         // Owners keep their incidents when asked to.
         let mut owned = closed_by_us();
         owned.has_owner = true;
-        let options = PolicyOptions { skip_owned: true, ..reopening() };
-        assert_eq!(decide(&owned, &alerts(&[InProgress]), options), Decision::Leave(Reason::Owned));
+        let options = PolicyOptions {
+            skip_owned: true,
+            ..reopening()
+        };
+        assert_eq!(
+            decide(&owned, &alerts(&[InProgress]), options),
+            Decision::Leave(Reason::Owned)
+        );
     }
 
     #[test]
     fn closed_by_tool_needs_the_label_the_marked_comment_and_its_classification() {
-        let Decision::Close(closing) = RESOLVED else { unreachable!() };
+        let Decision::Close(closing) = RESOLVED else {
+            unreachable!()
+        };
         let comment = classification_comment(closing, "0b6a3f4e-52c1-5d9e-8f00-7a1b2c3d4e5f");
         let labels = vec![LABEL_CLOSED.to_string()];
         let tp = Some(Classification::TruePositive);
         assert!(closed_by_tool(&labels, tp, Some(&comment)));
         assert!(!closed_by_tool(&[], tp, Some(&comment)), "label removed");
-        assert!(!closed_by_tool(&labels, Some(Classification::FalsePositiveInaccurateData), Some(&comment)), "reclassified");
-        assert!(!closed_by_tool(&labels, tp, Some("Closed by an analyst")), "comment replaced");
+        assert!(
+            !closed_by_tool(
+                &labels,
+                Some(Classification::FalsePositiveInaccurateData),
+                Some(&comment)
+            ),
+            "reclassified"
+        );
+        assert!(
+            !closed_by_tool(&labels, tp, Some("Closed by an analyst")),
+            "comment replaced"
+        );
         assert!(!closed_by_tool(&labels, tp, None));
         let unmarked = comment.split(" [dfc-sync change").next().unwrap();
         assert!(!closed_by_tool(&labels, tp, Some(unmarked)));

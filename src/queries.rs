@@ -73,7 +73,9 @@ mod tests {
     #[test]
     fn parameters_are_declared_on_the_first_lines_and_bound_the_scans() {
         let q = sync_candidates(7, Partition { count: 4, index: 3 }, true);
-        assert!(q.starts_with("let lookback = 7d;\nlet partitions = 4;\nlet partition = 3;\nlet reopenClosed = true;\n"));
+        assert!(
+            q.starts_with("let lookback = 7d;\nlet partitions = 4;\nlet partition = 3;\nlet reopenClosed = true;\n")
+        );
         assert!(sync_candidates(7, Partition::WHOLE, false).contains("\nlet reopenClosed = false;\n"));
         assert!(q.contains("SecurityAlert\n    | where TimeGenerated > ago(lookback)"));
         assert!(q.contains("| where IncidentNumber % partitions == partition"));

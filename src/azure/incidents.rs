@@ -623,7 +623,11 @@ mod tests {
         incident.properties.classification = None;
         incident.properties.classification_reason = None;
         incident.properties.classification_comment = None;
-        let body = incident.update_body(&Update::close(Classification::BenignPositive, "why".into(), "dfc-sync-closed"));
+        let body = incident.update_body(&Update::close(
+            Classification::BenignPositive,
+            "why".into(),
+            "dfc-sync-closed",
+        ));
         let p = &body["properties"];
         assert_eq!(body["etag"], json!("\"0300bf09-0000-0000-0000-5c37296e0000\""));
         assert_eq!(p["title"], json!("My incident"));
@@ -641,7 +645,11 @@ mod tests {
         assert!(p.get("incidentNumber").is_none() && p.get("additionalData").is_none());
 
         // Undetermined has no reason; a reopen clears the triple and swaps the labels.
-        let body = incident.update_body(&Update::close(Classification::Undetermined, "why".into(), "dfc-sync-closed"));
+        let body = incident.update_body(&Update::close(
+            Classification::Undetermined,
+            "why".into(),
+            "dfc-sync-closed",
+        ));
         assert_eq!(body["properties"]["classification"], json!("Undetermined"));
         assert!(body["properties"].get("classificationReason").is_none());
         let mut closed = incident.clone();
@@ -649,7 +657,10 @@ mod tests {
         closed.properties.classification = Some("TruePositive".into());
         closed.properties.classification_reason = Some("SuspiciousActivity".into());
         closed.properties.classification_comment = Some("c".into());
-        closed.properties.labels = serde_json::from_value(json!([{ "labelName": "dfc-sync-closed", "labelType": "User" }, { "labelName": "x" }])).unwrap();
+        closed.properties.labels = serde_json::from_value(
+            json!([{ "labelName": "dfc-sync-closed", "labelType": "User" }, { "labelName": "x" }]),
+        )
+        .unwrap();
         let body = closed.update_body(&Update::reopen("dfc-sync-reopened", "dfc-sync-closed"));
         let p = &body["properties"];
         assert_eq!(p["status"], json!("Active"));

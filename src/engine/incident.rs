@@ -20,11 +20,11 @@
 //!   comment instead of replacing the first one.
 
 use crate::{
+    azure::incidents::Update,
     azure::{
         AzureError,
         incidents::{Incident, PutOutcome},
     },
-    azure::incidents::Update,
     domain::{Classification, IncidentName, IncidentStatus},
     policy::{self, AlertState, CloseCause, Closing, Decision, IncidentState, Reason, Transition},
 };
@@ -412,7 +412,11 @@ impl Engine {
         };
         self.calls.add("comment");
         self.incidents
-            .put_comment(name, &id, &policy::audit_comment(done.decision(alerts), previous, alerts))
+            .put_comment(
+                name,
+                &id,
+                &policy::audit_comment(done.decision(alerts), previous, alerts),
+            )
             .await?;
         self.remember_comment(&id);
         Ok(())

@@ -262,7 +262,9 @@ pub(crate) fn decision_detail(decision: Decision) -> String {
     match decision {
         Decision::Close(c) => format!("closed as {}", c.classification),
         Decision::Activate => "set Active: an alert is In progress in Defender for Cloud".into(),
-        Decision::Reopen => "set Active again: Defender for Cloud reactivated an alert of this incident it had closed".into(),
+        Decision::Reopen => {
+            "set Active again: Defender for Cloud reactivated an alert of this incident it had closed".into()
+        }
         Decision::Leave(r) => r.describe().into(),
     }
 }

@@ -225,7 +225,11 @@ impl Engine {
         let mut pending: VecDeque<Partition> = (0..count).map(|index| Partition { count, index }).collect();
         let (mut candidates, mut bad_rows) = (Vec::new(), Vec::new());
         while let Some(part) = pending.pop_front() {
-            let query = queries::sync_candidates(self.options.lookback_days, part, self.options.policy.reopen_on_reactivation);
+            let query = queries::sync_candidates(
+                self.options.lookback_days,
+                part,
+                self.options.policy.reopen_on_reactivation,
+            );
             self.calls.add("query");
             // The query client bounds the query by the time left in the run.
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());

@@ -26,7 +26,11 @@ async fn every_alert_of_an_xdr_incident_counts_and_the_summary_counts_xdr_incide
     let (sentinel, _) = app.seed("New", &[("Resolved", DFC, 1)]);
     let (_, summary) = succeeded(&app.run_timer().await);
     let r = report(&summary, &xdr);
-    assert_eq!((r["reason"].as_str(), r["provider"].as_str()), (Some("alerts-pending"), Some("Microsoft XDR")), "{r:#}");
+    assert_eq!(
+        (r["reason"].as_str(), r["provider"].as_str()),
+        (Some("alerts-pending"), Some("Microsoft XDR")),
+        "{r:#}"
+    );
     assert_eq!(report(&summary, &sentinel)["provider"], "Azure Sentinel");
     assert_eq!(summary["fromXdr"], 1, "{summary:#}");
     assert_eq!(app.incident(&xdr).status, "New");
@@ -77,7 +81,11 @@ async fn when_xdr_resolved_the_incident_first_the_tool_writes_nothing() {
     app.sim.xdr_close(&xdr);
     let (_, summary) = succeeded(&app.run_timer().await);
     let r = report(&summary, &xdr);
-    assert_eq!((r["action"].as_str(), r["reason"].as_str()), (Some("unchanged"), Some("incident-closed")), "{r:#}");
+    assert_eq!(
+        (r["action"].as_str(), r["reason"].as_str()),
+        (Some("unchanged"), Some("incident-closed")),
+        "{r:#}"
+    );
     assert!(app.puts().is_empty(), "no second write after XDR resolved it");
     assert!(app.incident(&xdr).comments.is_empty());
 }
@@ -112,5 +120,8 @@ async fn a_merged_incident_is_left_closed_and_its_alerts_count_in_the_surviving_
     let r = report(&summary, &into);
     assert_eq!(r["action"], "activated", "{r:#}");
     assert!(r["alerts"].as_array().unwrap().iter().any(|a| a["id"] == moved[0]));
-    assert!(app.calls_for(&from, "PUT").is_empty(), "the merged incident is never written");
+    assert!(
+        app.calls_for(&from, "PUT").is_empty(),
+        "the merged incident is never written"
+    );
 }

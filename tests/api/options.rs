@@ -40,7 +40,10 @@ async fn each_close_takes_the_configured_classification() {
         assert_eq!(view.comments.len(), 1);
     }
     assert_eq!(report(&summary, &dismissed)["reason"], "alerts-dismissed");
-    assert_eq!(report(&summary, &resolved)["detail"], "closed as FalsePositive / InaccurateData");
+    assert_eq!(
+        report(&summary, &resolved)["detail"],
+        "closed as FalsePositive / InaccurateData"
+    );
 }
 
 #[tokio::test]
@@ -53,8 +56,16 @@ async fn an_invalid_classification_fails_every_invocation_naming_the_setting_and
     .await;
     let (name, _) = app.seed("New", &[("Dismissed", DFC, 1)]);
     let invocation = app.run_timer().await;
-    assert!(matches!(invocation.outcome, Outcome::Failed { .. }), "{}", invocation.raw_body);
-    assert!(invocation.raw_body.contains("SYNC_DISMISSED_CLASSIFICATION"), "{}", invocation.raw_body);
+    assert!(
+        matches!(invocation.outcome, Outcome::Failed { .. }),
+        "{}",
+        invocation.raw_body
+    );
+    assert!(
+        invocation.raw_body.contains("SYNC_DISMISSED_CLASSIFICATION"),
+        "{}",
+        invocation.raw_body
+    );
     let r = app.post_webhook(&app.incident_payload(&name)).await;
     assert_eq!(r.status, 500);
     assert!(r.text().contains("SYNC_DISMISSED_CLASSIFICATION"), "{}", r.text());
@@ -72,18 +83,34 @@ async fn a_reactivated_alert_reopens_the_incident_and_a_later_resolve_closes_it_
     app.sim.set_alert_status(&alerts[0], "InProgress");
     let (_, summary) = succeeded(&app.run_timer().await);
     let r = report(&summary, &name);
-    assert_eq!((r["action"].as_str(), r["reason"].as_str()), (Some("reopened"), Some("alert-reactivated")), "{r:#}");
+    assert_eq!(
+        (r["action"].as_str(), r["reason"].as_str()),
+        (Some("reopened"), Some("alert-reactivated")),
+        "{r:#}"
+    );
     assert_eq!(summary["reopened"], 1);
     let view = app.incident(&name);
     assert_eq!(view.status, "Active");
-    assert_eq!(view.classification, None, "an open incident carries no close classification");
-    assert!(view.labels.contains(&"dfc-sync-reopened".to_string()), "{:?}", view.labels);
-    assert!(!view.labels.contains(&"dfc-sync-closed".to_string()), "{:?}", view.labels);
+    assert_eq!(
+        view.classification, None,
+        "an open incident carries no close classification"
+    );
+    assert!(
+        view.labels.contains(&"dfc-sync-reopened".to_string()),
+        "{:?}",
+        view.labels
+    );
+    assert!(
+        !view.labels.contains(&"dfc-sync-closed".to_string()),
+        "{:?}",
+        view.labels
+    );
     assert_eq!(view.comments.len(), 2, "one comment per change");
     let reopen = &view.comments[1].message;
     assert!(
-        reopen.starts_with("dfc-sentinel-sync reopened this incident (Closed → Active): Defender for Cloud reactivated alert")
-            && reopen.contains(&format!("{} (InProgress)", alerts[0])),
+        reopen.starts_with(
+            "dfc-sentinel-sync reopened this incident (Closed → Active): Defender for Cloud reactivated alert"
+        ) && reopen.contains(&format!("{} (InProgress)", alerts[0])),
         "{reopen}"
     );
 

@@ -281,7 +281,9 @@ impl Coverage {
             && c.tool_labels > 0
             && c.partitions >= c.cases / 3
             && c.reopen_candidates > 0
-            && ["Azure Sentinel", "Microsoft XDR"].iter().all(|p| c.providers.contains(*p))
+            && ["Azure Sentinel", "Microsoft XDR"]
+                .iter()
+                .all(|p| c.providers.contains(*p))
             && ["New", "Active", "Closed"]
                 .iter()
                 .all(|s| c.incident_statuses.contains(*s))

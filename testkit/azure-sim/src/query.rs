@@ -58,8 +58,13 @@ pub(crate) struct Params {
 /// The parameters if `text` is exactly the four `let` lines followed by the product query.
 pub(crate) fn recognise(text: &str) -> Option<Params> {
     let mut lines = text.splitn(5, '\n');
-    let (lookback, partitions, partition, reopen, rest) =
-        (lines.next()?, lines.next()?, lines.next()?, lines.next()?, lines.next()?);
+    let (lookback, partitions, partition, reopen, rest) = (
+        lines.next()?,
+        lines.next()?,
+        lines.next()?,
+        lines.next()?,
+        lines.next()?,
+    );
     if rest != SYNC_QUERY {
         return None;
     }
@@ -163,8 +168,8 @@ pub(crate) fn evaluate(
     for inc in latest_incidents.values() {
         let label = |name: &str| inc.labels.iter().any(|l| l.name == name);
         let (closed_label, activated_label) = (label("dfc-sync-closed"), label("dfc-sync-activated"));
-        let tool_changed_recently = inc.last_modified_time > repair_start
-            && (closed_label || activated_label || label("dfc-sync-reopened"));
+        let tool_changed_recently =
+            inc.last_modified_time > repair_start && (closed_label || activated_label || label("dfc-sync-reopened"));
         let may_reopen = params.reopen_closed && inc.status == "Closed" && closed_label;
         if inc.status == "Closed" && !tool_changed_recently && !may_reopen {
             continue;

@@ -140,7 +140,6 @@ impl FunctionsHost {
             }),
         }
     }
-
 }
 
 /// Maps an http output value to the caller's response (`GetHttpOutputBindingResponse`,

@@ -434,7 +434,6 @@ pub fn classify(status: reqwest::StatusCode, content_type: Option<&str>, body: &
     }
 }
 
-
 /// `Metadata.sys` (`SystemBindingData`): method name, UTC now with `Z`, a fresh GUID.
 pub(crate) fn sys(function: &str) -> Value {
     json!({
@@ -443,7 +442,6 @@ pub(crate) fn sys(function: &str) -> Value {
         "RandGuid": uuid::Uuid::new_v4().to_string(),
     })
 }
-
 
 /// Splits `path_and_query` at `?`; the path must start with `/`.
 pub(crate) fn split_path(path_and_query: &str) -> Result<(&str, &str), HostError> {

@@ -108,7 +108,10 @@ impl FunctionsHost {
             HeaderName::from_static("x-azure-functions-invocationid"),
             header_value(&invocation_id)?,
         );
-        headers.append(HeaderName::from_static("x-ms-invocation-id"), header_value(&invocation_id)?);
+        headers.append(
+            HeaderName::from_static("x-ms-invocation-id"),
+            header_value(&invocation_id)?,
+        );
         let mut request = self.proxy_client.request(method, &url).headers(headers);
         if req.chunked {
             let body = bytes::Bytes::from(req.body);
