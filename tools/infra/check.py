@@ -23,7 +23,8 @@ Checks:
   4. those app settings, minus the platform's own (AzureWebJobsStorage__*, APPLICATIONINSIGHTS_*,
      FUNCTIONS_WORKER_RUNTIME/FUNCTIONS_EXTENSION_VERSION, WEBSITE_RUN_FROM_PACKAGE*), equal
      SETTINGS in src/config.rs (all of them, RUST_LOG included: the template sets it);
-  5. every role assignment is named guid(scope, principalId, roleDefinitionId); the workspace
+  5. every role assignment is named guid(scope, principalId, roleDefinitionId), the principal being
+     the one it grants (a parameter named principalId or ...PrincipalId); the workspace
      module grants Microsoft Sentinel Responder and Log Analytics Reader; the storage account
      refuses shared keys, requires TLS 1.2 and https;
   6. hosting plans: the ARM template is evaluated (armeval.py) for every allowed `hostingPlan`,
@@ -37,7 +38,14 @@ Checks:
      EP1/Y1 settings only off Flex);
   7. alerts: with alertActionGroupResourceId empty no scheduledQueryRules is deployed; with it set,
      two (run-failed, no-success) on the Application Insights resource, wired to the action group,
-     with the expected query, threshold, evaluation frequency and window, in both templates.
+     with the expected query, threshold, evaluation frequency and window, in both templates;
+  8. the webhook path (deployWebhookPlaybook): playbook, API connection, automation rules and their
+     roles, in both templates (tools/infra/webhook.py says what exactly);
+  9. the workbook (deployWorkbook): its queries are exactly infra/workbook/queries/*.kql, and both
+     templates deploy it to the Sentinel gallery of the workspace (tools/infra/workbook.py).
+
+Checks 3 and 5 read the nested deployments' inner templates too; checks 6 to 9 evaluate the ARM
+template (armeval.py), 8 and 9 with its nested deployments.
 """
 
 import argparse
