@@ -475,11 +475,7 @@ fn a_missing_or_wrong_automation_contributor_role_is_reported() {
         "\"automationContributorRoleId\": \"acdd72a7-3385-48ef-bd42-f606fba81ae7\"",
     );
     // The Bicep grants it even without a principal.
-    s.edit(
-        "modules/webhook-playbook.bicep",
-        "= if (grantAutomationRole) {",
-        "= {",
-    );
+    s.edit("modules/webhook-playbook.bicep", "= if (grantAutomationRole) {", "= {");
     assert_fails(
         &s,
         &[
@@ -493,7 +489,11 @@ fn a_missing_or_wrong_automation_contributor_role_is_reported() {
 #[test]
 fn automation_rules_that_miss_created_or_other_products_are_reported() {
     let s = Scratch::new();
-    s.edit("azuredeploy.json", "\"triggersWhen\": \"Created\"", "\"triggersWhen\": \"Updated\"");
+    s.edit(
+        "azuredeploy.json",
+        "\"triggersWhen\": \"Created\"",
+        "\"triggersWhen\": \"Updated\"",
+    );
     s.edit(
         "modules/webhook-automation.bicep",
         "  'Microsoft Defender for Cloud'\n]",
@@ -536,7 +536,11 @@ fn a_webhook_switch_that_differs_between_the_templates_is_reported() {
 #[test]
 fn a_workbook_query_edited_only_in_its_kql_file_is_reported() {
     let s = Scratch::new();
-    s.edit("workbook/queries/runs-per-day.kql", "bin(timestamp, 1d)", "bin(timestamp, 1h)");
+    s.edit(
+        "workbook/queries/runs-per-day.kql",
+        "bin(timestamp, 1d)",
+        "bin(timestamp, 1h)",
+    );
     s.edit(
         "workbook/queries/change-delay.kql",
         "TimeGenerated - LastModifiedTime < 1h",
@@ -555,10 +559,18 @@ fn a_workbook_query_edited_only_in_its_kql_file_is_reported() {
 #[test]
 fn a_workbook_outside_the_sentinel_gallery_or_always_deployed_is_reported() {
     let s = Scratch::new();
-    s.edit("azuredeploy.json", "\"condition\": \"[parameters('deployWorkbook')]\",", "");
+    s.edit(
+        "azuredeploy.json",
+        "\"condition\": \"[parameters('deployWorkbook')]\",",
+        "",
+    );
     s.edit("modules/workbook.bicep", "category: 'sentinel'", "category: 'workbook'");
     // The ARM copy of the workbook drifts from the file.
-    s.edit("azuredeploy.json", "\"json\": \"# dfc-sentinel-sync\\n", "\"json\": \"# dfc sync\\n");
+    s.edit(
+        "azuredeploy.json",
+        "\"json\": \"# dfc-sentinel-sync\\n",
+        "\"json\": \"# dfc sync\\n",
+    );
     assert_fails(
         &s,
         &[

@@ -96,20 +96,35 @@ fn kusto(query: &str, tables: &str) -> Report {
         .expect("diagnostics")
         .iter()
         .filter(|d| d["severity"] == "Error")
-        .map(|d| format!("{}: {}", d["code"].as_str().unwrap_or(""), d["message"].as_str().unwrap_or("")))
+        .map(|d| {
+            format!(
+                "{}: {}",
+                d["code"].as_str().unwrap_or(""),
+                d["message"].as_str().unwrap_or("")
+            )
+        })
         .collect();
     let columns = report["resultColumns"]
         .as_array()
         .expect("resultColumns")
         .iter()
-        .map(|c| format!("{}:{}", c["name"].as_str().unwrap_or(""), c["type"].as_str().unwrap_or("")))
+        .map(|c| {
+            format!(
+                "{}:{}",
+                c["name"].as_str().unwrap_or(""),
+                c["type"].as_str().unwrap_or("")
+            )
+        })
         .collect();
     Report { errors, columns }
 }
 
 /// What each part shows (README, "Workbook"): its result columns, in order.
 const EXPECTED: [(&str, &[&str]); 5] = [
-    ("query - changes-per-day", &["Day:datetime", "Change:string", "Incidents:long"]),
+    (
+        "query - changes-per-day",
+        &["Day:datetime", "Change:string", "Incidents:long"],
+    ),
     (
         "query - change-delay",
         &["Day:datetime", "Median:real", "P90:real", "Max:real", "Changes:long"],
@@ -131,7 +146,10 @@ const EXPECTED: [(&str, &[&str]); 5] = [
             "LastAlertChange:datetime",
         ],
     ),
-    ("query - runs-per-day", &["Day:datetime", "Succeeded:long", "Failed:long"]),
+    (
+        "query - runs-per-day",
+        &["Day:datetime", "Succeeded:long", "Failed:long"],
+    ),
     (
         "query - failed-runs",
         &[
@@ -171,7 +189,10 @@ fn an_unknown_column_in_a_workbook_query_is_reported() {
     assert_ne!(bad, item.query, "the mutation no longer applies; update the test");
     let report = kusto(&bad, item.tables);
     assert!(
-        report.errors.iter().any(|e| e.starts_with("KS142") && e.contains("AlertIdz")),
+        report
+            .errors
+            .iter()
+            .any(|e| e.starts_with("KS142") && e.contains("AlertIdz")),
         "{:#?}",
         report.errors
     );
@@ -185,12 +206,20 @@ fn a_table_of_the_other_resource_is_reported() {
     let bad = item.query.replacen("traces", "SecurityIncident", 1);
     assert_ne!(bad, item.query, "the mutation no longer applies; update the test");
     let report = kusto(&bad, item.tables);
-    assert!(report.errors.iter().any(|e| e.starts_with("KS204")), "{:#?}", report.errors);
+    assert!(
+        report.errors.iter().any(|e| e.starts_with("KS204")),
+        "{:#?}",
+        report.errors
+    );
     let report = kusto(
         "traces | take 1",
         tables_for("microsoft.operationalinsights/workspaces"),
     );
-    assert!(report.errors.iter().any(|e| e.starts_with("KS204")), "{:#?}", report.errors);
+    assert!(
+        report.errors.iter().any(|e| e.starts_with("KS204")),
+        "{:#?}",
+        report.errors
+    );
 }
 
 #[test]
@@ -200,5 +229,9 @@ fn a_type_error_in_a_workbook_query_is_reported() {
     let bad = item.query.replacen("bin(timestamp, 1d)", "bin(name, 1d)", 1);
     assert_ne!(bad, item.query, "the mutation no longer applies; update the test");
     let report = kusto(&bad, item.tables);
-    assert!(report.errors.iter().any(|e| e.starts_with("KS127")), "{:#?}", report.errors);
+    assert!(
+        report.errors.iter().any(|e| e.starts_with("KS127")),
+        "{:#?}",
+        report.errors
+    );
 }
