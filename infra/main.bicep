@@ -168,6 +168,7 @@ var alertNoSuccessQuery = 'requests | where name == "SyncTimer" and success == t
 
 // Webhook playbook (only with deployWebhookPlaybook).
 var playbookName = 'logic-${appName}-webhook'
+var playbookConnectionName = 'azuresentinel-${appName}'
 
 // --- existing resources -----------------------------------------------------------------------
 
@@ -533,6 +534,7 @@ module webhookPlaybook 'modules/webhook-playbook.bicep' = if (deployWebhookPlayb
     location: location
     tags: tags
     playbookName: playbookName
+    connectionName: playbookConnectionName
     functionAppName: functionApp.name
     sentinelAutomationPrincipalId: sentinelAutomationPrincipalId
   }

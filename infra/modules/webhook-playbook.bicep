@@ -34,6 +34,9 @@ param tags object
 @description('Name of the Logic App.')
 param playbookName string
 
+@description('Name of its Microsoft Sentinel API connection.')
+param connectionName string
+
 @description('Name of the function app (in this resource group) whose SecurityAlertWebhook the playbook calls.')
 param functionAppName string
 
@@ -41,7 +44,6 @@ param functionAppName string
 param sentinelAutomationPrincipalId string
 
 var automationContributorRoleId = 'f4c81013-99ee-4d62-a7ee-b3f1f648599a'
-var connectionName = 'azuresentinel-${playbookName}'
 var grantAutomationRole = !empty(sentinelAutomationPrincipalId)
 
 resource functionApp 'Microsoft.Web/sites@2024-04-01' existing = {
