@@ -76,6 +76,29 @@ param syncDryRun bool = true
 @description('SYNC_SKIP_OWNED_INCIDENTS: leave incidents that have an owner alone.')
 param syncSkipOwnedIncidents bool = false
 
+@description('SYNC_RESOLVED_CLASSIFICATION: classification of a close when every alert is Resolved (or Resolved and Dismissed).')
+@allowed([
+  'TruePositive/SuspiciousActivity'
+  'BenignPositive/SuspiciousButExpected'
+  'FalsePositive/IncorrectAlertLogic'
+  'FalsePositive/InaccurateData'
+  'Undetermined'
+])
+param syncResolvedClassification string = 'TruePositive/SuspiciousActivity'
+
+@description('SYNC_DISMISSED_CLASSIFICATION: classification of a close when every alert is Dismissed.')
+@allowed([
+  'TruePositive/SuspiciousActivity'
+  'BenignPositive/SuspiciousButExpected'
+  'FalsePositive/IncorrectAlertLogic'
+  'FalsePositive/InaccurateData'
+  'Undetermined'
+])
+param syncDismissedClassification string = 'BenignPositive/SuspiciousButExpected'
+
+@description('SYNC_REOPEN_ON_REACTIVATION: set an incident this tool closed Active again when Defender for Cloud reactivates one of its alerts.')
+param syncReopenOnReactivation bool = false
+
 @description('SYNC_RUN_BUDGET_SECONDS: a run starts no new work after this long (host.json functionTimeout is 5 minutes).')
 @minValue(10)
 @maxValue(3600)
@@ -284,6 +307,18 @@ var contractAppSettings = [
   {
     name: 'SYNC_SKIP_OWNED_INCIDENTS'
     value: syncSkipOwnedIncidents ? 'true' : 'false'
+  }
+  {
+    name: 'SYNC_RESOLVED_CLASSIFICATION'
+    value: syncResolvedClassification
+  }
+  {
+    name: 'SYNC_DISMISSED_CLASSIFICATION'
+    value: syncDismissedClassification
+  }
+  {
+    name: 'SYNC_REOPEN_ON_REACTIVATION'
+    value: syncReopenOnReactivation ? 'true' : 'false'
   }
   {
     name: 'SYNC_RUN_BUDGET_SECONDS'

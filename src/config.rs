@@ -7,10 +7,10 @@ use std::fmt;
 
 use azure_core::http::Url;
 
-use crate::domain::{WorkspaceGuid, WorkspaceResourceId};
+use crate::domain::{Classification, WorkspaceGuid, WorkspaceResourceId};
 
 /// Every app setting the code reads, in the order the README documents them.
-pub const SETTINGS: [&str; 14] = [
+pub const SETTINGS: [&str; 17] = [
     "SENTINEL_WORKSPACE_ID",
     "SENTINEL_WORKSPACE_RESOURCE_ID",
     "AZURE_CLIENT_ID",
@@ -22,6 +22,9 @@ pub const SETTINGS: [&str; 14] = [
     "SYNC_LOOKBACK_DAYS",
     "SYNC_DRY_RUN",
     "SYNC_SKIP_OWNED_INCIDENTS",
+    "SYNC_RESOLVED_CLASSIFICATION",
+    "SYNC_DISMISSED_CLASSIFICATION",
+    "SYNC_REOPEN_ON_REACTIVATION",
     "SYNC_RUN_BUDGET_SECONDS",
     "SYNC_WEBHOOK_TIMEOUT_SECONDS",
     "RUST_LOG",
@@ -39,6 +42,11 @@ pub const DEFAULT_RUN_BUDGET_SECONDS: u64 = 240;
 /// Default time a webhook call may take before it answers 503 with `Retry-After`: well inside
 /// the two minutes a playbook's HTTP action waits.
 pub const DEFAULT_WEBHOOK_TIMEOUT_SECONDS: u64 = 50;
+/// Default classification of an incident closed because all its alerts were Resolved (or
+/// Resolved and Dismissed).
+pub const DEFAULT_RESOLVED_CLASSIFICATION: Classification = Classification::TruePositive;
+/// Default classification of an incident closed because all its alerts were Dismissed.
+pub const DEFAULT_DISMISSED_CLASSIFICATION: Classification = Classification::BenignPositive;
 
 /// The Azure cloud the workspace lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +154,14 @@ pub struct Config {
     pub dry_run: bool,
     /// `SYNC_SKIP_OWNED_INCIDENTS`.
     pub skip_owned: bool,
+    /// `SYNC_RESOLVED_CLASSIFICATION`: the close when every alert is Resolved, or some Resolved
+    /// and the rest Dismissed.
+    pub resolved_classification: Classification,
+    /// `SYNC_DISMISSED_CLASSIFICATION`: the close when every alert is Dismissed.
+    pub dismissed_classification: Classification,
+    /// `SYNC_REOPEN_ON_REACTIVATION`: set an incident this tool closed Active again when
+    /// Defender for Cloud reactivates one of its alerts.
+    pub reopen_on_reactivation: bool,
     /// `SYNC_RUN_BUDGET_SECONDS`: a run stops starting new work after this long.
     pub run_budget_seconds: u64,
     /// `SYNC_WEBHOOK_TIMEOUT_SECONDS`: a webhook call answers within this long.
@@ -265,6 +281,15 @@ impl Config {
         let skip_owned = boolean(get("SYNC_SKIP_OWNED_INCIDENTS"))
             .map_err(|p| fail("SYNC_SKIP_OWNED_INCIDENTS", p))
             .unwrap_or(false);
+        let resolved_classification = classification(get("SYNC_RESOLVED_CLASSIFICATION"), DEFAULT_RESOLVED_CLASSIFICATION)
+            .map_err(|p| fail("SYNC_RESOLVED_CLASSIFICATION", p))
+            .unwrap_or(DEFAULT_RESOLVED_CLASSIFICATION);
+        let dismissed_classification = classification(get("SYNC_DISMISSED_CLASSIFICATION"), DEFAULT_DISMISSED_CLASSIFICATION)
+            .map_err(|p| fail("SYNC_DISMISSED_CLASSIFICATION", p))
+            .unwrap_or(DEFAULT_DISMISSED_CLASSIFICATION);
+        let reopen_on_reactivation = boolean(get("SYNC_REOPEN_ON_REACTIVATION"))
+            .map_err(|p| fail("SYNC_REOPEN_ON_REACTIVATION", p))
+            .unwrap_or(false);
         let run_budget_seconds = number(get("SYNC_RUN_BUDGET_SECONDS"), DEFAULT_RUN_BUDGET_SECONDS, 10, 3600)
             .map_err(|p| fail("SYNC_RUN_BUDGET_SECONDS", p))
             .unwrap_or(DEFAULT_RUN_BUDGET_SECONDS);
@@ -293,6 +318,9 @@ impl Config {
                     lookback_days,
                     dry_run,
                     skip_owned,
+                    resolved_classification,
+                    dismissed_classification,
+                    reopen_on_reactivation,
                     run_budget_seconds,
                     webhook_timeout_seconds,
                 })
@@ -378,6 +406,11 @@ fn number<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(
     }
 }
 
+/// A classification setting: one of the valid pairs, or `default` when unset.
+fn classification(value: Option<String>, default: Classification) -> Result<Classification, String> {
+    value.map_or(Ok(default), |v| Classification::parse_setting(&v))
+}
+
 fn boolean(value: Option<String>) -> Result<bool, String> {
     match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
         None => Ok(false),
@@ -414,7 +447,26 @@ mod tests {
         assert_eq!(c.api_version, "2025-09-01");
         assert_eq!(c.lookback_days, 30);
         assert_eq!(c.schedule, DEFAULT_SCHEDULE);
-        assert!(!c.dry_run && !c.skip_owned);
+        assert!(!c.dry_run && !c.skip_owned && !c.reopen_on_reactivation);
+        assert_eq!(c.resolved_classification, Classification::TruePositive);
+        assert_eq!(c.dismissed_classification, Classification::BenignPositive);
+    }
+
+    #[test]
+    fn classification_mappings_take_exactly_the_valid_pairs() {
+        let mut m = base();
+        m.insert("SYNC_RESOLVED_CLASSIFICATION", "FalsePositive/InaccurateData".into());
+        m.insert("SYNC_DISMISSED_CLASSIFICATION", "Undetermined".into());
+        m.insert("SYNC_REOPEN_ON_REACTIVATION", "true".into());
+        let c = load(&m).unwrap();
+        assert_eq!(c.resolved_classification, Classification::FalsePositiveInaccurateData);
+        assert_eq!(c.dismissed_classification, Classification::Undetermined);
+        assert!(c.reopen_on_reactivation);
+        m.insert("SYNC_RESOLVED_CLASSIFICATION", "TruePositive/SuspiciousButExpected".into());
+        m.insert("SYNC_DISMISSED_CLASSIFICATION", "BenignPositive".into());
+        let text = load(&m).unwrap_err().to_string();
+        assert!(text.contains("app setting SYNC_RESOLVED_CLASSIFICATION: \"TruePositive/SuspiciousButExpected\" is not a valid classification"), "{text}");
+        assert!(text.contains("app setting SYNC_DISMISSED_CLASSIFICATION: \"BenignPositive\""), "{text}");
     }
 
     #[test]
@@ -436,6 +488,9 @@ mod tests {
             ("SYNC_LOOKBACK_DAYS", "0"),
             ("SYNC_DRY_RUN", "maybe"),
             ("SYNC_SKIP_OWNED_INCIDENTS", "2"),
+            ("SYNC_RESOLVED_CLASSIFICATION", "TruePositive"),
+            ("SYNC_DISMISSED_CLASSIFICATION", "FalsePositive/SuspiciousActivity"),
+            ("SYNC_REOPEN_ON_REACTIVATION", "yes please"),
             ("SYNC_RUN_BUDGET_SECONDS", "-5"),
         ] {
             let mut m = base();

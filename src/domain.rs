@@ -113,29 +113,86 @@ impl fmt::Display for AlertStatus {
     }
 }
 
-/// Classification given to an incident when it is closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// Classification (with its reason) given to an incident when it is closed: one of the pairs the
+/// Sentinel API accepts (`IncidentClassification` / `IncidentClassificationReason`; the reason
+/// must match the classification, and `Undetermined` takes none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Classification {
-    /// The activity was malicious and was handled.
+    /// `TruePositive` / `SuspiciousActivity`: the activity was malicious and was handled.
     TruePositive,
-    /// The activity was real but expected.
+    /// `BenignPositive` / `SuspiciousButExpected`: the activity was real but expected.
     BenignPositive,
+    /// `FalsePositive` / `IncorrectAlertLogic`.
+    FalsePositiveIncorrectAlertLogic,
+    /// `FalsePositive` / `InaccurateData`.
+    FalsePositiveInaccurateData,
+    /// `Undetermined`, no reason.
+    Undetermined,
 }
 
 impl Classification {
-    /// The API spelling.
+    /// Every valid pair, in the order the README lists them.
+    pub const ALL: [Classification; 5] = [
+        Self::TruePositive,
+        Self::BenignPositive,
+        Self::FalsePositiveIncorrectAlertLogic,
+        Self::FalsePositiveInaccurateData,
+        Self::Undetermined,
+    ];
+
+    /// The API's `classification`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::TruePositive => "TruePositive",
             Self::BenignPositive => "BenignPositive",
+            Self::FalsePositiveIncorrectAlertLogic | Self::FalsePositiveInaccurateData => "FalsePositive",
+            Self::Undetermined => "Undetermined",
         }
     }
 
-    /// The only reason the API accepts with this classification for our use.
-    pub fn reason(self) -> &'static str {
+    /// The API's `classificationReason` (none for `Undetermined`).
+    pub fn reason(self) -> Option<&'static str> {
         match self {
-            Self::TruePositive => "SuspiciousActivity",
-            Self::BenignPositive => "SuspiciousButExpected",
+            Self::TruePositive => Some("SuspiciousActivity"),
+            Self::BenignPositive => Some("SuspiciousButExpected"),
+            Self::FalsePositiveIncorrectAlertLogic => Some("IncorrectAlertLogic"),
+            Self::FalsePositiveInaccurateData => Some("InaccurateData"),
+            Self::Undetermined => None,
+        }
+    }
+
+    /// The setting's spelling: `Classification/Reason`, or `Undetermined`.
+    pub fn setting(self) -> String {
+        match self.reason() {
+            Some(r) => format!("{}/{r}", self.as_str()),
+            None => self.as_str().into(),
+        }
+    }
+
+    /// Parses the setting's spelling (exact pair names, case-insensitive).
+    pub fn parse_setting(value: &str) -> Result<Self, String> {
+        let found = Self::ALL.into_iter().find(|c| c.setting().eq_ignore_ascii_case(value.trim()));
+        found.ok_or_else(|| {
+            let valid: Vec<String> = Self::ALL.iter().map(|c| c.setting()).collect();
+            format!("{value:?} is not a valid classification; use one of {}", valid.join(", "))
+        })
+    }
+
+    /// The pair an incident read from the API carries, when it is a valid one.
+    pub fn from_api(classification: Option<&str>, reason: Option<&str>) -> Option<Self> {
+        let reason = reason.filter(|r| !r.is_empty());
+        Self::ALL
+            .into_iter()
+            .find(|c| Some(c.as_str()) == classification && c.reason() == reason)
+    }
+}
+
+impl fmt::Display for Classification {
+    /// `TruePositive / SuspiciousActivity`, or `Undetermined`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.reason() {
+            Some(r) => write!(f, "{} / {r}", self.as_str()),
+            None => f.write_str(self.as_str()),
         }
     }
 }
@@ -332,6 +389,16 @@ impl IncidentArmId {
     }
 }
 
+/// `providerName` of incidents that Defender XDR creates and correlates (a workspace onboarded
+/// to the Defender portal): `Microsoft XDR`. Older incidents of such workspaces may still say
+/// `Microsoft 365 Defender`, the product's previous name.
+pub const XDR_PROVIDER_NAMES: [&str; 2] = ["Microsoft XDR", "Microsoft 365 Defender"];
+
+/// Is this `providerName` Defender XDR's?
+pub fn is_xdr_provider(provider: &str) -> bool {
+    XDR_PROVIDER_NAMES.iter().any(|p| p.eq_ignore_ascii_case(provider))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,5 +447,24 @@ mod tests {
         assert_eq!(id.name.as_str(), "abc-1");
         assert!(IncidentArmId::parse(&format!("{WS}/providers/Microsoft.SecurityInsights/Incidents/../x")).is_err());
         assert!(IncidentArmId::parse(&format!("{WS}/providers/Microsoft.SecurityInsights/alertRules/abc")).is_err());
+    }
+
+    #[test]
+    fn classification_settings_accept_exactly_the_valid_pairs() {
+        for c in Classification::ALL {
+            assert_eq!(Classification::parse_setting(&c.setting()), Ok(c));
+            assert_eq!(Classification::from_api(Some(c.as_str()), c.reason()), Some(c));
+        }
+        assert_eq!(
+            Classification::parse_setting("falsepositive/inaccuratedata"),
+            Ok(Classification::FalsePositiveInaccurateData)
+        );
+        for bad in ["TruePositive", "TruePositive/SuspiciousButExpected", "Undetermined/SuspiciousActivity", "BenignPositive/", "", "FalsePositive"] {
+            let e = Classification::parse_setting(bad).unwrap_err();
+            assert!(e.contains("TruePositive/SuspiciousActivity") && e.contains("Undetermined"), "{e}");
+        }
+        assert_eq!(Classification::from_api(Some("Undetermined"), Some("")), Some(Classification::Undetermined));
+        assert_eq!(Classification::from_api(Some("TruePositive"), Some("InaccurateData")), None);
+        assert_eq!(Classification::FalsePositiveIncorrectAlertLogic.to_string(), "FalsePositive / IncorrectAlertLogic");
     }
 }

@@ -291,8 +291,19 @@ pub fn summary_lines(summary: &RunSummary) -> Vec<String> {
         lines.push(format!("SyncTimer: run {} failed: {error}", summary.run_id));
     }
     let skipped: Vec<String> = summary.skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    // Counts that are zero unless an option or the Defender portal is in play stay out of the line.
+    let xdr = if summary.from_xdr > 0 {
+        format!(" ({} from Microsoft XDR)", summary.from_xdr)
+    } else {
+        String::new()
+    };
+    let reopened = if summary.reopened > 0 {
+        format!(", {} reopened", summary.reopened)
+    } else {
+        String::new()
+    };
     lines.push(format!(
-        "SyncTimer: run {} {}: {} candidates, {} {} ({} closed, {} activated), {} unchanged{}, {} failed, {} not reached, {} ms",
+        "SyncTimer: run {} {}: {} candidates{xdr}, {} {} ({} closed, {} activated{reopened}), {} unchanged{}, {} failed, {} not reached, {} ms",
         summary.run_id,
         summary.status,
         summary.scanned,

@@ -16,13 +16,18 @@
 //! - [`webhook`]: payload parsing into a checked incident of the configured workspace.
 //! - [`azure`]: identity, Log Analytics query client, Sentinel incidents client.
 //! - [`telemetry`]: log format and routing for Application Insights.
-//! - [`demo`]: the `demo` command: the real handler against the simulated workspace.
+//! - [`check`]: the `check` command, a preflight of settings, identity, access and a dry run.
+//! - `demo` (cargo feature `demo`, on by default): the `demo` command, the real handler against
+//!   the simulated workspace.
 //!
 //! The test doubles (the Azure simulator and the Functions host emulator) are separate crates
-//! under `testkit/`; only [`demo`] uses them, never the serving path.
+//! under `testkit/`; only `demo` uses them, never the serving path, and the published build
+//! (`scripts/package`, `--no-default-features`) links neither.
 
 pub mod azure;
+pub mod check;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod domain;
 pub mod engine;
@@ -62,6 +67,9 @@ pub fn build_engine(config: &Config) -> Result<Engine, String> {
         dry_run: config.dry_run,
         policy: PolicyOptions {
             skip_owned: config.skip_owned,
+            resolved: config.resolved_classification,
+            dismissed: config.dismissed_classification,
+            reopen_on_reactivation: config.reopen_on_reactivation,
         },
         lookback_days: config.lookback_days,
         run_budget: Duration::from_secs(config.run_budget_seconds),

@@ -6,7 +6,6 @@ use clap::{Parser, Subcommand};
 use dfc_sentinel_sync::{
     build_engine,
     config::Config,
-    demo,
     domain::IncidentName,
     engine::SingleOutcome,
     host::{self, App},
@@ -38,7 +37,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Preflight before turning SYNC_DRY_RUN off: settings, credential, tokens, access, API
+    /// version, the candidate query and a dry run (never writes). Exit status 0 when every check
+    /// passes, 1 when one fails, 2 when settings are missing or invalid.
+    Check {
+        /// Print the report as one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Also print the handler's log lines (stderr).
+        #[arg(long)]
+        verbose: bool,
+    },
     /// Run the real timer and webhook paths against an embedded simulated workspace.
+    #[cfg_attr(not(feature = "demo"), command(hide = true))]
     Demo {
         /// Also print the handler's own log lines.
         #[arg(long)]
@@ -50,6 +61,21 @@ enum Command {
         #[arg(long)]
         lookback_days: Option<u32>,
     },
+}
+
+#[cfg(feature = "demo")]
+async fn run_demo(verbose: bool) -> ExitCode {
+    dfc_sentinel_sync::demo::run(verbose).await
+}
+
+/// The published binary is built without the simulator: say how to get the demo instead.
+#[cfg(not(feature = "demo"))]
+async fn run_demo(_verbose: bool) -> ExitCode {
+    eprintln!(
+        "error: this handler was built without the demo (the published build leaves the Azure \
+         simulator out); run `cargo run --release -- demo` in a clone of the repository"
+    );
+    ExitCode::from(2)
 }
 
 fn main() -> ExitCode {
@@ -69,12 +95,15 @@ fn main() -> ExitCode {
                 incident,
                 json,
             } => run_sync(dry_run, incident, json).await,
-            Command::Demo { verbose } => demo::run(verbose).await,
+            Command::Check { json, verbose } => run_check(json, verbose).await,
+            Command::Demo { verbose } => run_demo(verbose).await,
             Command::Query { lookback_days } => {
                 let days = lookback_days
                     .or_else(|| std::env::var("SYNC_LOOKBACK_DAYS").ok().and_then(|v| v.parse().ok()))
                     .unwrap_or(dfc_sentinel_sync::config::DEFAULT_LOOKBACK_DAYS);
-                print!("{}", queries::sync_candidates(days, queries::Partition::WHOLE));
+                let reopen = std::env::var("SYNC_REOPEN_ON_REACTIVATION")
+                    .is_ok_and(|v| ["true", "1", "yes"].contains(&v.trim().to_ascii_lowercase().as_str()));
+                print!("{}", queries::sync_candidates(days, queries::Partition::WHOLE, reopen));
                 ExitCode::SUCCESS
             }
         }
@@ -234,4 +263,23 @@ async fn run_sync(dry_run: bool, incident: Option<String>, json: bool) -> ExitCo
     } else {
         ExitCode::SUCCESS
     }
+}
+
+async fn run_check(json: bool, verbose: bool) -> ExitCode {
+    // The report is the output: log lines go to stderr, and only with --verbose (an app's
+    // RUST_LOG would otherwise interleave them with it).
+    let level = if verbose { "info" } else { "off" };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
+    let report = dfc_sentinel_sync::check::run().await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    } else {
+        print!("{}", report.text());
+    }
+    ExitCode::from(report.exit_code)
 }

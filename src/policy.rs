@@ -6,15 +6,17 @@
 //! | Alert statuses in the incident              | Decision                                          |
 //! |---------------------------------------------|---------------------------------------------------|
 //! | any New or Unknown                          | none (wait)                                       |
-//! | all Resolved                                | Closed, TruePositive / SuspiciousActivity         |
-//! | all Dismissed                               | Closed, BenignPositive / SuspiciousButExpected    |
-//! | all terminal, mixed Resolved and Dismissed  | Closed, TruePositive / SuspiciousActivity         |
+//! | all Resolved                                | Closed, the Resolved mapping (default TruePositive / SuspiciousActivity) |
+//! | all Dismissed                               | Closed, the Dismissed mapping (default BenignPositive / SuspiciousButExpected) |
+//! | all terminal, mixed Resolved and Dismissed  | Closed, the Resolved mapping                      |
 //! | at least one InProgress, none New/Unknown   | Active if the incident is New, else none          |
-//! | incident already Closed                     | never touched                                     |
+//! | incident Closed                             | never touched, except (opt-in) below              |
+//! | Closed by this tool, untouched since, a DfC alert New or InProgress again | Active again, if `reopen_on_reactivation` |
 //!
 //! Two guards protect analysts: an incident with an owner can be skipped (option), and an
 //! incident that carries this tool's label for a transition but is no longer in that state was
-//! put back by a person; the tool leaves it alone from then on.
+//! put back by a person (or by Defender XDR); the tool leaves it alone from then on. An incident
+//! a person closed is never reopened.
 
 use crate::domain::{AlertStatus, Classification, IncidentStatus};
 
@@ -26,6 +28,9 @@ pub const DEFENDER_PRODUCT_NAMES: [&str; 2] = ["Azure Security Center", "Microso
 pub const LABEL_CLOSED: &str = "dfc-sync-closed";
 /// Label this tool adds when it sets an incident Active.
 pub const LABEL_ACTIVATED: &str = "dfc-sync-activated";
+/// Label this tool adds when it reopens an incident it had closed (it removes
+/// [`LABEL_CLOSED`] then, so a later close is not taken for an analyst's undo).
+pub const LABEL_REOPENED: &str = "dfc-sync-reopened";
 
 /// The parts of an incident the policy looks at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +41,9 @@ pub struct IncidentState {
     pub has_owner: bool,
     /// Label names on the incident.
     pub labels: Vec<String>,
+    /// Closed by this tool and untouched by a person since ([`closed_by_tool`]). From the query
+    /// alone this is only its label; the fresh read before a write checks the rest.
+    pub closed_by_tool: bool,
 }
 
 /// One alert of the incident, with its latest status.
@@ -59,21 +67,127 @@ impl AlertState {
 }
 
 /// Switches that change what the policy does.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PolicyOptions {
     /// Leave incidents that have an owner assigned to their owner.
     pub skip_owned: bool,
+    /// The close when every alert is Resolved, or some Resolved and the rest Dismissed.
+    pub resolved: Classification,
+    /// The close when every alert is Dismissed.
+    pub dismissed: Classification,
+    /// Set an incident this tool closed Active again when a Defender for Cloud alert of it is
+    /// New or InProgress again.
+    pub reopen_on_reactivation: bool,
+}
+
+impl Default for PolicyOptions {
+    /// The seed's mapping (TruePositive for Resolved, BenignPositive for Dismissed), nothing
+    /// skipped, nothing reopened.
+    fn default() -> Self {
+        Self {
+            skip_owned: false,
+            resolved: Classification::TruePositive,
+            dismissed: Classification::BenignPositive,
+            reopen_on_reactivation: false,
+        }
+    }
+}
+
+/// Why an incident is closed: which terminal statuses its alerts have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseCause {
+    /// Every alert Resolved.
+    AllResolved,
+    /// Every alert Dismissed.
+    AllDismissed,
+    /// Some Resolved, the rest Dismissed.
+    Mixed,
+}
+
+impl CloseCause {
+    /// The cause the alerts show (all of them terminal).
+    pub fn of(alerts: &[AlertState]) -> Self {
+        if alerts.iter().all(|a| a.status == AlertStatus::Resolved) {
+            Self::AllResolved
+        } else if alerts.iter().all(|a| a.status == AlertStatus::Dismissed) {
+            Self::AllDismissed
+        } else {
+            Self::Mixed
+        }
+    }
+}
+
+/// A close: the classification it writes and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closing {
+    /// Classification and reason written.
+    pub classification: Classification,
+    /// The alerts' statuses behind it.
+    pub cause: CloseCause,
 }
 
 /// What to do with the incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
-    /// Close it with this classification (and its matching reason).
-    Close(Classification),
+    /// Close it.
+    Close(Closing),
     /// Set it Active.
     Activate,
+    /// Set it Active again: this tool closed it and Defender for Cloud reactivated an alert.
+    Reopen,
     /// Leave it as it is, for this reason.
     Leave(Reason),
+}
+
+/// A change this tool makes: what its label and audit comment record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transition {
+    /// Closed.
+    Closed,
+    /// Set Active (from New).
+    Activated,
+    /// Set Active again after this tool closed it.
+    Reopened,
+}
+
+impl Transition {
+    /// Stable word, part of change ids.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Activated => "activated",
+            Self::Reopened => "reopened",
+        }
+    }
+
+    /// The incident's status after the change.
+    pub fn target(self) -> IncidentStatus {
+        match self {
+            Self::Closed => IncidentStatus::Closed,
+            Self::Activated | Self::Reopened => IncidentStatus::Active,
+        }
+    }
+
+    /// The label recording the change on the incident.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Closed => LABEL_CLOSED,
+            Self::Activated => LABEL_ACTIVATED,
+            Self::Reopened => LABEL_REOPENED,
+        }
+    }
+}
+
+impl Decision {
+    /// The change this decision makes, if any.
+    pub fn transition(self) -> Option<Transition> {
+        match self {
+            Self::Close(_) => Some(Transition::Closed),
+            Self::Activate => Some(Transition::Activated),
+            Self::Reopen => Some(Transition::Reopened),
+            Self::Leave(_) => None,
+        }
+    }
 }
 
 /// Why an incident is left as it is.
@@ -119,7 +233,9 @@ impl Reason {
             Self::AlertsPending => "an alert is still New or its status is unknown",
             Self::AlreadyActive => "alerts are in progress and the incident is already Active",
             Self::Owned => "the incident has an owner and SYNC_SKIP_OWNED_INCIDENTS is on",
-            Self::RevertedByAnalyst => "an analyst undid this tool's earlier change; leaving it to them",
+            Self::RevertedByAnalyst => {
+                "someone (an analyst, or Defender XDR) undid this tool's earlier change; leaving it to them"
+            }
         }
     }
 }
@@ -127,7 +243,16 @@ impl Reason {
 /// Decides what the incident should become. See the module table.
 pub fn decide(incident: &IncidentState, alerts: &[AlertState], options: PolicyOptions) -> Decision {
     if incident.status == IncidentStatus::Closed {
-        return Decision::Leave(Reason::IncidentClosed);
+        let reactivated = alerts
+            .iter()
+            .any(|a| a.is_defender() && matches!(a.status, AlertStatus::New | AlertStatus::InProgress));
+        if !(options.reopen_on_reactivation && incident.closed_by_tool && reactivated) {
+            return Decision::Leave(Reason::IncidentClosed);
+        }
+        if options.skip_owned && incident.has_owner {
+            return Decision::Leave(Reason::Owned);
+        }
+        return Decision::Reopen;
     }
     if alerts.is_empty() {
         return Decision::Leave(Reason::NoAlerts);
@@ -142,13 +267,14 @@ pub fn decide(incident: &IncidentState, alerts: &[AlertState], options: PolicyOp
         return Decision::Leave(Reason::AlertsPending);
     }
     let wanted = if alerts.iter().all(|a| a.status.is_terminal()) {
-        // Mixed Resolved + Dismissed closes as TruePositive: someone judged at least one alert
-        // real, and a deterministic choice keeps two runs from disagreeing.
-        if alerts.iter().any(|a| a.status == AlertStatus::Resolved) {
-            Decision::Close(Classification::TruePositive)
-        } else {
-            Decision::Close(Classification::BenignPositive)
-        }
+        // Mixed Resolved + Dismissed takes the Resolved mapping: someone judged at least one
+        // alert real, and a deterministic choice keeps two runs from disagreeing.
+        let cause = CloseCause::of(alerts);
+        let classification = match cause {
+            CloseCause::AllDismissed => options.dismissed,
+            CloseCause::AllResolved | CloseCause::Mixed => options.resolved,
+        };
+        Decision::Close(Closing { classification, cause })
     } else if incident.status == IncidentStatus::New {
         Decision::Activate
     } else {
@@ -169,23 +295,37 @@ pub fn decide(incident: &IncidentState, alerts: &[AlertState], options: PolicyOp
 
 /// The label recording this decision on the incident.
 pub fn label_for(decision: Decision) -> Option<&'static str> {
-    match decision {
-        Decision::Close(_) => Some(LABEL_CLOSED),
-        Decision::Activate => Some(LABEL_ACTIVATED),
-        Decision::Leave(_) => None,
-    }
+    decision.transition().map(Transition::label)
+}
+
+/// How the classification comment of a close begins; it names the classification written with
+/// it, so a later read can tell whether a person changed the classification since.
+fn closed_as(classification: Classification) -> String {
+    format!("Closed by dfc-sentinel-sync as {classification}:")
 }
 
 /// Text of the classification comment set when closing.
-pub fn classification_comment(classification: Classification, alerts: &[AlertState], change_id: &str) -> String {
-    let what = match classification {
-        Classification::TruePositive if alerts.iter().all(|a| a.status == AlertStatus::Resolved) => {
-            "all its Defender for Cloud alerts were Resolved"
-        }
-        Classification::TruePositive => "all its alerts were Resolved or Dismissed, at least one Resolved",
-        Classification::BenignPositive => "all its Defender for Cloud alerts were Dismissed",
+pub fn classification_comment(closing: Closing, change_id: &str) -> String {
+    let what = match closing.cause {
+        CloseCause::AllResolved => "all its Defender for Cloud alerts were Resolved",
+        CloseCause::AllDismissed => "all its Defender for Cloud alerts were Dismissed",
+        CloseCause::Mixed => "all its alerts were Resolved or Dismissed, at least one Resolved",
     };
-    format!("Closed by dfc-sentinel-sync: {what} in Defender for Cloud. {CHANGE_MARKER}{change_id}]")
+    format!(
+        "{} {what} in Defender for Cloud. {CHANGE_MARKER}{change_id}]",
+        closed_as(closing.classification)
+    )
+}
+
+/// Whether an incident is closed the way this tool closed it, with no person's change since: it
+/// carries [`LABEL_CLOSED`], and its classification comment is this tool's (with a change id)
+/// and names the classification the incident has now. Reopening, re-closing, or changing the
+/// classification or its comment breaks one of these.
+pub fn closed_by_tool(labels: &[String], classification: Option<Classification>, comment: Option<&str>) -> bool {
+    let Some(comment) = comment else { return false };
+    labels.iter().any(|l| l == LABEL_CLOSED)
+        && change_id_in(comment).is_some()
+        && classification.is_some_and(|c| comment.starts_with(&closed_as(c)))
 }
 
 /// Opens the change id in a classification comment: `[dfc-sync change <id>]`. The id names the
@@ -200,11 +340,11 @@ pub fn change_id_in(classification_comment: &str) -> Option<String> {
 }
 
 /// How every audit comment of `decision` begins.
-pub fn audit_comment_prefix(decision: Decision) -> &'static str {
-    match decision {
-        Decision::Close(_) => "dfc-sentinel-sync closed this incident",
-        Decision::Activate => "dfc-sentinel-sync set this incident Active",
-        Decision::Leave(_) => "dfc-sentinel-sync left this incident",
+pub fn audit_comment_prefix(transition: Transition) -> &'static str {
+    match transition {
+        Transition::Closed => "dfc-sentinel-sync closed this incident",
+        Transition::Activated => "dfc-sentinel-sync set this incident Active",
+        Transition::Reopened => "dfc-sentinel-sync reopened this incident",
     }
 }
 
@@ -214,11 +354,23 @@ pub fn audit_comment_prefix(decision: Decision) -> &'static str {
 pub fn audit_comment(decision: Decision, previous: Option<IncidentStatus>, alerts: &[AlertState]) -> String {
     let from = previous.map(|p| format!("{p} → ")).unwrap_or_else(|| "→ ".into());
     let change = match decision {
-        Decision::Close(c) => format!("({from}Closed, {} / {})", c.as_str(), c.reason()),
+        Decision::Close(c) => format!("({from}Closed, {})", c.classification),
         Decision::Activate => format!("({from}Active)"),
-        Decision::Leave(r) => format!("as it is: {}", r.describe()),
+        Decision::Reopen => {
+            let reactivated: Vec<String> = alerts
+                .iter()
+                .filter(|a| a.is_defender() && matches!(a.status, AlertStatus::New | AlertStatus::InProgress))
+                .map(|a| format!("{} ({})", a.id, a.status))
+                .collect();
+            format!(
+                "({from}Active): Defender for Cloud reactivated alert {}",
+                reactivated.join(", ")
+            )
+        }
+        Decision::Leave(r) => return format!("dfc-sentinel-sync left this incident as it is: {}", r.describe()),
     };
-    let change = format!("{} {change}", audit_comment_prefix(decision));
+    let prefix = decision.transition().map(audit_comment_prefix).unwrap_or_default();
+    let change = format!("{prefix} {change}");
     let mut sorted: Vec<&AlertState> = alerts.iter().collect();
     sorted.sort_by(|a, b| a.id.cmp(&b.id));
     let lines: Vec<String> = sorted
@@ -241,6 +393,27 @@ mod tests {
             status,
             has_owner: false,
             labels: vec![],
+            closed_by_tool: false,
+        }
+    }
+
+    const RESOLVED: Decision = Decision::Close(Closing {
+        classification: Classification::TruePositive,
+        cause: CloseCause::AllResolved,
+    });
+    const MIXED: Decision = Decision::Close(Closing {
+        classification: Classification::TruePositive,
+        cause: CloseCause::Mixed,
+    });
+    const DISMISSED: Decision = Decision::Close(Closing {
+        classification: Classification::BenignPositive,
+        cause: CloseCause::AllDismissed,
+    });
+
+    fn skip_owned() -> PolicyOptions {
+        PolicyOptions {
+            skip_owned: true,
+            ..PolicyOptions::default()
         }
     }
 
@@ -282,33 +455,27 @@ mod tests {
 
     #[test]
     fn all_resolved_closes_as_true_positive() {
-        assert_eq!(decide_new(&[Resolved]), Decision::Close(Classification::TruePositive));
-        assert_eq!(
-            decide_new(&[Resolved, Resolved]),
-            Decision::Close(Classification::TruePositive)
-        );
+        assert_eq!(decide_new(&[Resolved]), RESOLVED);
+        assert_eq!(decide_new(&[Resolved, Resolved]), RESOLVED);
     }
 
     #[test]
     fn all_dismissed_closes_as_benign_positive() {
         assert_eq!(
             decide_new(&[Dismissed, Dismissed]),
-            Decision::Close(Classification::BenignPositive)
+            DISMISSED
         );
-        assert_eq!(Classification::BenignPositive.reason(), "SuspiciousButExpected");
+        assert_eq!(Classification::BenignPositive.reason(), Some("SuspiciousButExpected"));
     }
 
     #[test]
     fn mixed_terminal_closes_as_true_positive_whatever_the_order() {
         assert_eq!(
             decide_new(&[Dismissed, Resolved]),
-            Decision::Close(Classification::TruePositive)
+            MIXED
         );
-        assert_eq!(
-            decide_new(&[Resolved, Dismissed]),
-            Decision::Close(Classification::TruePositive)
-        );
-        assert_eq!(Classification::TruePositive.reason(), "SuspiciousActivity");
+        assert_eq!(decide_new(&[Resolved, Dismissed]), MIXED);
+        assert_eq!(Classification::TruePositive.reason(), Some("SuspiciousActivity"));
     }
 
     #[test]
@@ -338,7 +505,7 @@ mod tests {
             &alerts(&[Resolved]),
             PolicyOptions::default(),
         );
-        assert_eq!(d, Decision::Close(Classification::TruePositive));
+        assert_eq!(d, RESOLVED);
     }
 
     #[test]
@@ -356,7 +523,7 @@ mod tests {
         a[0].product = "Microsoft Defender for Cloud".into();
         assert_eq!(
             decide(&incident(IncidentStatus::New), &a, PolicyOptions::default()),
-            Decision::Close(Classification::TruePositive)
+            RESOLVED
         );
     }
 
@@ -376,16 +543,16 @@ mod tests {
         i.has_owner = true;
         let a = alerts(&[Resolved]);
         assert_eq!(
-            decide(&i, &a, PolicyOptions { skip_owned: true }),
+            decide(&i, &a, skip_owned()),
             Decision::Leave(Reason::Owned)
         );
         assert_eq!(
             decide(&i, &a, PolicyOptions::default()),
-            Decision::Close(Classification::TruePositive)
+            RESOLVED
         );
         // Waiting beats the owner check: the reason says what really holds the incident back.
         assert_eq!(
-            decide(&i, &alerts(&[New]), PolicyOptions { skip_owned: true }),
+            decide(&i, &alerts(&[New]), skip_owned()),
             Decision::Leave(Reason::AlertsPending)
         );
     }
@@ -407,7 +574,7 @@ mod tests {
         // Having been activated by us does not stop a later close.
         assert_eq!(
             decide(&set_back_to_new, &alerts(&[Resolved]), PolicyOptions::default()),
-            Decision::Close(Classification::TruePositive)
+            RESOLVED
         );
     }
 
@@ -415,7 +582,7 @@ mod tests {
     fn audit_comment_names_every_alert_and_the_tool() {
         let a = alerts(&[Resolved, Dismissed]);
         let text = audit_comment(
-            Decision::Close(Classification::TruePositive),
+            MIXED,
             Some(IncidentStatus::New),
             &a,
         );
@@ -425,8 +592,9 @@ mod tests {
         assert!(text.contains("- alert a0 (Azure Security Center): Resolved"));
         assert!(text.contains("- alert a1 (Azure Security Center): Dismissed"));
         let id = "0b6a3f4e-52c1-5d9e-8f00-7a1b2c3d4e5f";
-        let comment = classification_comment(Classification::BenignPositive, &a, id);
-        assert!(comment.contains("Dismissed"));
+        let Decision::Close(dismissed) = DISMISSED else { unreachable!() };
+        let comment = classification_comment(dismissed, id);
+        assert!(comment.starts_with("Closed by dfc-sentinel-sync as BenignPositive / SuspiciousButExpected: all its Defender for Cloud alerts were Dismissed"), "{comment}");
         assert_eq!(change_id_in(&comment).as_deref(), Some(id));
         assert_eq!(change_id_in("Closed by an analyst [dfc-sync change nope]"), None);
         assert_eq!(change_id_in("Closed by an analyst"), None);
@@ -435,5 +603,96 @@ mod tests {
             restored.starts_with("dfc-sentinel-sync set this incident Active (→ Active)"),
             "{restored}"
         );
+    }
+
+    #[test]
+    fn the_mapping_settings_choose_the_close_for_each_row() {
+        for resolved in Classification::ALL {
+            for dismissed in Classification::ALL {
+                let options = PolicyOptions {
+                    resolved,
+                    dismissed,
+                    ..PolicyOptions::default()
+                };
+                let close = |statuses: &[AlertStatus]| decide(&incident(IncidentStatus::New), &alerts(statuses), options);
+                let expect = |classification, cause| Decision::Close(Closing { classification, cause });
+                assert_eq!(close(&[Resolved, Resolved]), expect(resolved, CloseCause::AllResolved));
+                assert_eq!(close(&[Dismissed]), expect(dismissed, CloseCause::AllDismissed));
+                assert_eq!(close(&[Dismissed, Resolved]), expect(resolved, CloseCause::Mixed));
+                assert_eq!(close(&[InProgress, Dismissed]), Decision::Activate);
+                assert_eq!(close(&[New, Resolved]), Decision::Leave(Reason::AlertsPending));
+            }
+        }
+    }
+
+    fn closed_by_us() -> IncidentState {
+        IncidentState {
+            status: IncidentStatus::Closed,
+            has_owner: false,
+            labels: vec![LABEL_CLOSED.into()],
+            closed_by_tool: true,
+        }
+    }
+
+    fn reopening() -> PolicyOptions {
+        PolicyOptions {
+            reopen_on_reactivation: true,
+            ..PolicyOptions::default()
+        }
+    }
+
+    #[test]
+    fn a_reactivated_alert_reopens_only_what_this_tool_closed_and_only_when_asked() {
+        for s in [New, InProgress] {
+            assert_eq!(decide(&closed_by_us(), &alerts(&[Resolved, s]), reopening()), Decision::Reopen);
+            // Off by default: nothing is ever reopened.
+            assert_eq!(
+                decide(&closed_by_us(), &alerts(&[Resolved, s]), PolicyOptions::default()),
+                Decision::Leave(Reason::IncidentClosed)
+            );
+            // A person's close (or a change since ours) is never reopened.
+            let mut theirs = closed_by_us();
+            theirs.closed_by_tool = false;
+            assert_eq!(decide(&theirs, &alerts(&[s]), reopening()), Decision::Leave(Reason::IncidentClosed));
+        }
+        // Still terminal, Unknown, or a reactivated alert of another product: nothing to reopen.
+        for statuses in [&[Resolved, Dismissed][..], &[Unknown]] {
+            assert_eq!(decide(&closed_by_us(), &alerts(statuses), reopening()), Decision::Leave(Reason::IncidentClosed));
+        }
+        let mut other = alerts(&[Resolved, InProgress]);
+        other[1].product = "Microsoft Defender for Endpoint".into();
+        assert_eq!(decide(&closed_by_us(), &other, reopening()), Decision::Leave(Reason::IncidentClosed));
+        // Owners keep their incidents when asked to.
+        let mut owned = closed_by_us();
+        owned.has_owner = true;
+        let options = PolicyOptions { skip_owned: true, ..reopening() };
+        assert_eq!(decide(&owned, &alerts(&[InProgress]), options), Decision::Leave(Reason::Owned));
+    }
+
+    #[test]
+    fn closed_by_tool_needs_the_label_the_marked_comment_and_its_classification() {
+        let Decision::Close(closing) = RESOLVED else { unreachable!() };
+        let comment = classification_comment(closing, "0b6a3f4e-52c1-5d9e-8f00-7a1b2c3d4e5f");
+        let labels = vec![LABEL_CLOSED.to_string()];
+        let tp = Some(Classification::TruePositive);
+        assert!(closed_by_tool(&labels, tp, Some(&comment)));
+        assert!(!closed_by_tool(&[], tp, Some(&comment)), "label removed");
+        assert!(!closed_by_tool(&labels, Some(Classification::FalsePositiveInaccurateData), Some(&comment)), "reclassified");
+        assert!(!closed_by_tool(&labels, tp, Some("Closed by an analyst")), "comment replaced");
+        assert!(!closed_by_tool(&labels, tp, None));
+        let unmarked = comment.split(" [dfc-sync change").next().unwrap();
+        assert!(!closed_by_tool(&labels, tp, Some(unmarked)));
+    }
+
+    #[test]
+    fn a_reopen_comment_names_the_reactivated_alert_and_its_status() {
+        let a = alerts(&[Resolved, InProgress]);
+        let text = audit_comment(Decision::Reopen, Some(IncidentStatus::Closed), &a);
+        assert!(
+            text.starts_with("dfc-sentinel-sync reopened this incident (Closed → Active): Defender for Cloud reactivated alert a1 (InProgress)"),
+            "{text}"
+        );
+        assert!(text.contains("- alert a0 (Azure Security Center): Resolved"), "{text}");
+        assert_eq!(label_for(Decision::Reopen), Some(LABEL_REOPENED));
     }
 }

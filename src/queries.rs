@@ -5,7 +5,7 @@ pub const SYNC_CANDIDATES: &str = include_str!("queries/sync_candidates.kql");
 
 /// The candidate query's result columns with their Log Analytics types, in query order: what
 /// the decoder (`engine::candidates_from`) reads, and what the Kusto.Language check must find.
-pub const SYNC_CANDIDATE_COLUMNS: [(&str, &str); 9] = [
+pub const SYNC_CANDIDATE_COLUMNS: [(&str, &str); 10] = [
     ("IncidentName", "string"),
     ("IncidentNumber", "int"),
     ("IncidentStatus", "string"),
@@ -15,6 +15,7 @@ pub const SYNC_CANDIDATE_COLUMNS: [(&str, &str); 9] = [
     ("ToolChangedRecently", "bool"),
     ("Alerts", "dynamic"),
     ("LastAlertChange", "datetime"),
+    ("ProviderName", "string"),
 ];
 
 /// Which part of the workspace one query answers: the incidents whose number is `index` modulo
@@ -55,11 +56,12 @@ impl std::fmt::Display for Partition {
 }
 
 /// The full candidate query for a lookback window of `lookback_days` days over `part` of the
-/// workspace. The parameters are declared on the first three lines, which the simulator and the
-/// offline KQL engines rely on.
-pub fn sync_candidates(lookback_days: u32, part: Partition) -> String {
+/// workspace, with the closed incidents that may be reopened when `reopen` is on. The
+/// parameters are declared on the first four lines, which the simulator and the offline KQL
+/// engines rely on.
+pub fn sync_candidates(lookback_days: u32, part: Partition, reopen: bool) -> String {
     format!(
-        "let lookback = {lookback_days}d;\nlet partitions = {};\nlet partition = {};\n{SYNC_CANDIDATES}",
+        "let lookback = {lookback_days}d;\nlet partitions = {};\nlet partition = {};\nlet reopenClosed = {reopen};\n{SYNC_CANDIDATES}",
         part.count, part.index
     )
 }
@@ -70,8 +72,9 @@ mod tests {
 
     #[test]
     fn parameters_are_declared_on_the_first_lines_and_bound_the_scans() {
-        let q = sync_candidates(7, Partition { count: 4, index: 3 });
-        assert!(q.starts_with("let lookback = 7d;\nlet partitions = 4;\nlet partition = 3;\n"));
+        let q = sync_candidates(7, Partition { count: 4, index: 3 }, true);
+        assert!(q.starts_with("let lookback = 7d;\nlet partitions = 4;\nlet partition = 3;\nlet reopenClosed = true;\n"));
+        assert!(sync_candidates(7, Partition::WHOLE, false).contains("\nlet reopenClosed = false;\n"));
         assert!(q.contains("SecurityAlert\n    | where TimeGenerated > ago(lookback)"));
         assert!(q.contains("| where IncidentNumber % partitions == partition"));
         for (column, _) in SYNC_CANDIDATE_COLUMNS {

@@ -1,5 +1,6 @@
 //! The Microsoft Sentinel incidents REST API (Microsoft.SecurityInsights), for one workspace:
-//! read an incident, replace it with an etag, list its alerts, write a comment.
+//! read an incident, replace it with an etag, list its alerts, write a comment, and read the
+//! first incident of the list (the preflight probe of `handler check`).
 //!
 //! A PUT replaces every writable property, so an update is always built from a fresh GET: all
 //! writable properties are copied, only status, classification and labels change, and the GET's
@@ -147,6 +148,12 @@ impl Incident {
         self.properties.labels.iter().map(|l| l.label_name.clone()).collect()
     }
 
+    /// `providerName`: `Azure Sentinel`, or `Microsoft XDR` once the workspace is in the
+    /// Defender portal (read-only).
+    pub fn provider_name(&self) -> Option<&str> {
+        self.properties.other.get("providerName").and_then(Value::as_str)
+    }
+
     /// `additionalData.alertsCount`: how many alerts the incident holds now, as the REST API
     /// knows it (alerts join incidents long before the tables show it).
     pub fn alerts_count(&self) -> Option<usize> {
@@ -158,14 +165,14 @@ impl Incident {
             .and_then(|n| usize::try_from(n).ok())
     }
 
-    /// The PUT body that changes this incident to `status` (closing with `classification`),
-    /// adding `label`, keeping every other writable property as read.
-    pub fn update_body(&self, status: IncidentStatus, close: Option<(Classification, String)>, label: &str) -> Value {
+    /// The PUT body that makes `update` on this incident, keeping every other writable property
+    /// as read.
+    pub fn update_body(&self, update: &Update) -> Value {
         let p = &self.properties;
         let mut props = Map::new();
         props.insert("title".into(), json!(p.title));
         props.insert("severity".into(), json!(p.severity));
-        props.insert("status".into(), json!(status.as_str()));
+        props.insert("status".into(), json!(update.status.as_str()));
         if let Some(d) = &p.description {
             props.insert("description".into(), json!(d));
         }
@@ -175,10 +182,11 @@ impl Incident {
         let mut labels: Vec<Value> = p
             .labels
             .iter()
+            .filter(|l| Some(l.label_name.as_str()) != update.remove_label)
             .map(|l| json!({ "labelName": l.label_name, "labelType": l.label_type.as_deref().unwrap_or("User") }))
             .collect();
-        if !p.labels.iter().any(|l| l.label_name == label) {
-            labels.push(json!({ "labelName": label, "labelType": "User" }));
+        if !p.labels.iter().any(|l| l.label_name == update.add_label) {
+            labels.push(json!({ "labelName": update.add_label, "labelType": "User" }));
         }
         props.insert("labels".into(), Value::Array(labels));
         for (key, value) in [
@@ -189,13 +197,15 @@ impl Incident {
                 props.insert(key.into(), json!(v));
             }
         }
-        match close {
-            Some((classification, comment)) => {
+        match &update.classification {
+            ClassificationUpdate::Set(classification, comment) => {
                 props.insert("classification".into(), json!(classification.as_str()));
-                props.insert("classificationReason".into(), json!(classification.reason()));
+                if let Some(reason) = classification.reason() {
+                    props.insert("classificationReason".into(), json!(reason));
+                }
                 props.insert("classificationComment".into(), json!(comment));
             }
-            None => {
+            ClassificationUpdate::Keep => {
                 for (key, value) in [
                     ("classification", &p.classification),
                     ("classificationReason", &p.classification_reason),
@@ -206,6 +216,8 @@ impl Incident {
                     }
                 }
             }
+            // A PUT replaces the properties: leaving them out clears them.
+            ClassificationUpdate::Clear => {}
         }
         let mut body = Map::new();
         if let Some(etag) = &self.etag {
@@ -213,6 +225,62 @@ impl Incident {
         }
         body.insert("properties".into(), Value::Object(props));
         Value::Object(body)
+    }
+}
+
+/// A change to write: the new status, the classification, and this tool's labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Update {
+    /// The new status.
+    pub status: IncidentStatus,
+    /// What becomes of the classification triple.
+    pub classification: ClassificationUpdate,
+    /// Label added (kept if already there).
+    pub add_label: &'static str,
+    /// Label removed, if any.
+    pub remove_label: Option<&'static str>,
+}
+
+/// What an update does to `classification`, `classificationReason`, `classificationComment`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClassificationUpdate {
+    /// Written as read.
+    Keep,
+    /// Set (a close): the pair and the comment.
+    Set(Classification, String),
+    /// Removed (a reopen: an Active incident carries no close classification).
+    Clear,
+}
+
+impl Update {
+    /// Closed with `classification` and `comment`, adding `label`.
+    pub fn close(classification: Classification, comment: String, label: &'static str) -> Self {
+        Self {
+            status: IncidentStatus::Closed,
+            classification: ClassificationUpdate::Set(classification, comment),
+            add_label: label,
+            remove_label: None,
+        }
+    }
+
+    /// Active, adding `label`.
+    pub fn activate(label: &'static str) -> Self {
+        Self {
+            status: IncidentStatus::Active,
+            classification: ClassificationUpdate::Keep,
+            add_label: label,
+            remove_label: None,
+        }
+    }
+
+    /// Active again, the close's classification cleared, `remove` replaced by `add`.
+    pub fn reopen(add: &'static str, remove: &'static str) -> Self {
+        Self {
+            status: IncidentStatus::Active,
+            classification: ClassificationUpdate::Clear,
+            add_label: add,
+            remove_label: Some(remove),
+        }
     }
 }
 
@@ -348,24 +416,49 @@ impl IncidentsClient {
         let mut url = self.endpoint.clone();
         {
             let mut segments = url.path_segments_mut().expect("an http(s) URL has path segments");
-            segments.pop_if_empty().extend([
-                "subscriptions",
-                &self.workspace.subscription_id,
-                "resourceGroups",
-                &self.workspace.resource_group,
-                "providers",
-                "Microsoft.OperationalInsights",
-                "workspaces",
-                &self.workspace.workspace_name,
-                "providers",
-                "Microsoft.SecurityInsights",
-                "incidents",
-                name.as_str(),
-            ]);
-            segments.extend(tail);
+            segments.pop_if_empty().extend(self.incidents_path());
+            segments.push(name.as_str()).extend(tail);
         }
         url.query_pairs_mut().append_pair("api-version", &self.api_version);
         url
+    }
+
+    /// Reads the first incident of the workspace's list (`GET …/incidents?$top=1`, the
+    /// `Incidents_List` operation): the cheapest call that proves the identity may read
+    /// incidents and that the service accepts the configured api-version. `None` when the
+    /// workspace has no incident. Used by `handler check`; never follows `nextLink`.
+    pub async fn first_incident(&self) -> Result<Option<Incident>, AzureError> {
+        let mut url = self.endpoint.clone();
+        url.path_segments_mut()
+            .expect("an http(s) URL has path segments")
+            .pop_if_empty()
+            .extend(self.incidents_path());
+        url.query_pairs_mut()
+            .append_pair("api-version", &self.api_version)
+            .append_pair("$top", "1");
+        let answer = self.client.send(Method::Get, url, None).await?;
+        if answer.status != 200 {
+            return Err(answer.into_error(SERVICE));
+        }
+        let page: Page<Incident> = answer.json(SERVICE)?;
+        Ok(page.value.into_iter().next())
+    }
+
+    /// Path segments of the workspace's incident collection.
+    fn incidents_path(&self) -> [&str; 11] {
+        [
+            "subscriptions",
+            &self.workspace.subscription_id,
+            "resourceGroups",
+            &self.workspace.resource_group,
+            "providers",
+            "Microsoft.OperationalInsights",
+            "workspaces",
+            &self.workspace.workspace_name,
+            "providers",
+            "Microsoft.SecurityInsights",
+            "incidents",
+        ]
     }
 
     /// Reads the incident; `None` when it does not exist.
@@ -530,11 +623,7 @@ mod tests {
         incident.properties.classification = None;
         incident.properties.classification_reason = None;
         incident.properties.classification_comment = None;
-        let body = incident.update_body(
-            IncidentStatus::Closed,
-            Some((Classification::BenignPositive, "why".into())),
-            "dfc-sync-closed",
-        );
+        let body = incident.update_body(&Update::close(Classification::BenignPositive, "why".into(), "dfc-sync-closed"));
         let p = &body["properties"];
         assert_eq!(body["etag"], json!("\"0300bf09-0000-0000-0000-5c37296e0000\""));
         assert_eq!(p["title"], json!("My incident"));
@@ -550,6 +639,27 @@ mod tests {
         assert_eq!(p["description"], json!("This is a demo incident"));
         // Read-only properties are not sent back.
         assert!(p.get("incidentNumber").is_none() && p.get("additionalData").is_none());
+
+        // Undetermined has no reason; a reopen clears the triple and swaps the labels.
+        let body = incident.update_body(&Update::close(Classification::Undetermined, "why".into(), "dfc-sync-closed"));
+        assert_eq!(body["properties"]["classification"], json!("Undetermined"));
+        assert!(body["properties"].get("classificationReason").is_none());
+        let mut closed = incident.clone();
+        closed.properties.status = "Closed".into();
+        closed.properties.classification = Some("TruePositive".into());
+        closed.properties.classification_reason = Some("SuspiciousActivity".into());
+        closed.properties.classification_comment = Some("c".into());
+        closed.properties.labels = serde_json::from_value(json!([{ "labelName": "dfc-sync-closed", "labelType": "User" }, { "labelName": "x" }])).unwrap();
+        let body = closed.update_body(&Update::reopen("dfc-sync-reopened", "dfc-sync-closed"));
+        let p = &body["properties"];
+        assert_eq!(p["status"], json!("Active"));
+        for key in ["classification", "classificationReason", "classificationComment"] {
+            assert!(p.get(key).is_none(), "{key}");
+        }
+        assert_eq!(
+            p["labels"],
+            json!([{ "labelName": "x", "labelType": "User" }, { "labelName": "dfc-sync-reopened", "labelType": "User" }])
+        );
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct Candidate {
     pub alerts: Vec<(String, Option<AlertStatus>, Option<String>)>,
     /// The newest alert change inside the window: backlogs are worked through oldest first.
     pub last_alert_change: Option<DateTime<Utc>>,
+    /// The incident's `ProviderName` (`Microsoft XDR` in the Defender portal).
+    pub provider: Option<String>,
 }
 
 /// A row that could not be read: the incident it names (or the row's position) and why.
@@ -55,6 +57,7 @@ struct Columns<'a> {
     recent: ColumnRef<'a>,
     alerts: ColumnRef<'a>,
     last_change: ColumnRef<'a>,
+    provider: ColumnRef<'a>,
 }
 
 impl<'a> Columns<'a> {
@@ -82,6 +85,7 @@ impl<'a> Columns<'a> {
             recent: column("ToolChangedRecently")?,
             alerts: column("Alerts")?,
             last_change: column("LastAlertChange")?,
+            provider: column("ProviderName")?,
         })
     }
 }
@@ -133,7 +137,8 @@ fn candidate(r: &Reader<'_>, c: &Columns<'_>, row: &[Cell]) -> Result<Candidate,
     let status = IncidentStatus::parse(&status_text).map_err(|e| bad(e.to_string()))?;
     let flag = |column| r.boolean(row, column).map(|b| b.unwrap_or(false));
     let mut labels = Vec::new();
-    if flag(c.closed_label)? {
+    let closed_label = flag(c.closed_label)?;
+    if closed_label {
         labels.push(policy::LABEL_CLOSED.to_owned());
     }
     if flag(c.activated_label)? {
@@ -162,10 +167,13 @@ fn candidate(r: &Reader<'_>, c: &Columns<'_>, row: &[Cell]) -> Result<Candidate,
             status,
             has_owner: flag(c.has_owner)?,
             labels,
+            // The logs show the label only; the fresh read checks the classification comment.
+            closed_by_tool: closed_label,
         },
         tool_changed_recently: flag(c.recent)?,
         alerts,
         last_alert_change: r.datetime(row, c.last_change)?,
+        provider: r.string(row, c.provider)?.filter(|p| !p.is_empty()),
     })
 }
 
@@ -192,7 +200,8 @@ mod tests {
             false,
             false,
             alerts.to_string(),
-            "2026-11-20T10:00:00Z"
+            "2026-11-20T10:00:00Z",
+            "Microsoft XDR"
         ])
     }
 
@@ -213,7 +222,8 @@ mod tests {
                 true,
                 true,
                 json!([["b1", "InProgress", "Microsoft Defender for Cloud"]]).to_string(),
-                null
+                null,
+                "Azure Sentinel"
             ]),
         ]);
         let (c, bad) = candidates_from(t.clone()).unwrap();
@@ -226,6 +236,8 @@ mod tests {
         assert_eq!(c[1].state.status, IncidentStatus::Active);
         assert_eq!(c[1].state.labels, vec![policy::LABEL_ACTIVATED.to_owned()]);
         assert!(c[1].tool_changed_recently);
+        assert_eq!(c[0].provider.as_deref(), Some("Microsoft XDR"));
+        assert!(c[0].state.closed_by_tool && !c[1].state.closed_by_tool);
         assert_eq!(c[1].alerts[0].1, Some(AlertStatus::InProgress));
     }
 
@@ -237,7 +249,7 @@ mod tests {
             row("inc-ok", "New", good.clone()),
             row("inc-paused", "Paused", good.clone()),
             row("inc-alerts", "New", json!([["only-id"]])),
-            json!([null, 3, "New", false, false, false, false, good.to_string(), null]),
+            json!([null, 3, "New", false, false, false, false, good.to_string(), null, ""]),
         ]);
         let (c, bad) = candidates_from(t.clone()).unwrap();
         assert_eq!(c.len(), 1);

@@ -24,8 +24,9 @@ use crate::{
         AzureError,
         incidents::{Incident, PutOutcome},
     },
+    azure::incidents::Update,
     domain::{Classification, IncidentName, IncidentStatus},
-    policy::{self, AlertState, Decision, IncidentState, Reason},
+    policy::{self, AlertState, CloseCause, Closing, Decision, IncidentState, Reason, Transition},
 };
 
 use super::{
@@ -36,8 +37,10 @@ use super::{
 /// One change this tool makes (or made) to an incident.
 #[derive(Debug, Clone)]
 pub(crate) struct Change {
-    /// Close (with its classification) or Activate.
+    /// Close (with its classification), Activate or Reopen.
     pub decision: Decision,
+    /// What the decision does.
+    pub transition: Transition,
     /// Status before the change.
     pub previous: IncidentStatus,
     /// The change id, also the audit comment's id.
@@ -58,35 +61,43 @@ impl Change {
         alerts: &[AlertState],
     ) -> Self {
         let version = incident.etag.as_deref().unwrap_or_default();
+        let transition = decision.transition().unwrap_or(Transition::Closed);
         Self {
             decision,
+            transition,
             previous,
-            id: change_id(name, decision, version),
+            id: change_id(name, transition, version),
             alerts: alerts.to_vec(),
         }
     }
 
     /// The incident's status after the change.
     fn target(&self) -> IncidentStatus {
-        match self.decision {
-            Decision::Close(_) => IncidentStatus::Closed,
-            _ => IncidentStatus::Active,
-        }
+        self.transition.target()
     }
 
     /// Whether `incident` is in the state this change produces: the write was applied even if
     /// its reply never arrived.
     fn is_applied(&self, incident: &Incident, state: &IncidentState) -> bool {
-        match own_change(incident, state) {
-            Some(OwnChange { decision, change_id }) => {
-                decision == self.decision
-                    && match self.decision {
-                        // A close records its id: only this very write matches.
-                        Decision::Close(_) => change_id.as_deref() == Some(self.id.as_str()),
-                        _ => true,
-                    }
+        let Some(own) = own_change(incident, state) else {
+            return false;
+        };
+        own.transition == self.transition
+            && match self.decision {
+                // A close records its classification and its id: only this very write matches.
+                Decision::Close(c) => {
+                    own.classification == Some(c.classification) && own.change_id.as_deref() == Some(self.id.as_str())
+                }
+                _ => true,
             }
-            None => false,
+    }
+
+    /// The body that makes the change on `incident`.
+    fn update(&self, comment: Option<String>) -> Update {
+        match self.decision {
+            Decision::Close(c) => Update::close(c.classification, comment.unwrap_or_default(), policy::LABEL_CLOSED),
+            Decision::Reopen => Update::reopen(policy::LABEL_REOPENED, policy::LABEL_CLOSED),
+            _ => Update::activate(policy::LABEL_ACTIVATED),
         }
     }
 }
@@ -95,35 +106,60 @@ impl Change {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct OwnChange {
     /// What the change was.
-    pub decision: Decision,
+    pub transition: Transition,
+    /// The classification of a close.
+    pub classification: Option<Classification>,
     /// Its id, when the incident records it (closes do, in the classification comment).
     pub change_id: Option<String>,
 }
 
+impl OwnChange {
+    /// The decision that made this change, for its audit comment (a close's cause is read off
+    /// the alerts).
+    fn decision(&self, alerts: &[AlertState]) -> Decision {
+        match (self.transition, self.classification) {
+            (Transition::Closed, Some(classification)) => Decision::Close(Closing {
+                classification,
+                cause: CloseCause::of(alerts),
+            }),
+            (Transition::Reopened, _) => Decision::Reopen,
+            _ => Decision::Activate,
+        }
+    }
+}
+
+/// The classification an incident read from the API carries, when it is a valid pair.
+pub(crate) fn classification_of(incident: &Incident) -> Option<Classification> {
+    Classification::from_api(
+        incident.properties.classification.as_deref(),
+        incident.properties.classification_reason.as_deref(),
+    )
+}
+
 /// The change this tool made, if the incident is in the state one of its labels records:
-/// Closed with its label and one of its classifications, or Active with its label.
+/// Closed with its label and a valid classification, Active with its reopen label (and no close
+/// label), or Active with its activation label.
 pub(crate) fn own_change(incident: &Incident, state: &IncidentState) -> Option<OwnChange> {
     let has = |label: &str| state.labels.iter().any(|l| l == label);
+    let own = |transition| OwnChange {
+        transition,
+        classification: None,
+        change_id: None,
+    };
     match state.status {
-        IncidentStatus::Closed if has(policy::LABEL_CLOSED) => {
-            let classification = match incident.properties.classification.as_deref() {
-                Some("TruePositive") => Classification::TruePositive,
-                Some("BenignPositive") => Classification::BenignPositive,
-                _ => return None,
-            };
-            Some(OwnChange {
-                decision: Decision::Close(classification),
-                change_id: incident
-                    .properties
-                    .classification_comment
-                    .as_deref()
-                    .and_then(policy::change_id_in),
-            })
-        }
-        IncidentStatus::Active if has(policy::LABEL_ACTIVATED) => Some(OwnChange {
-            decision: Decision::Activate,
-            change_id: None,
+        IncidentStatus::Closed if has(policy::LABEL_CLOSED) => Some(OwnChange {
+            transition: Transition::Closed,
+            classification: Some(classification_of(incident)?),
+            change_id: incident
+                .properties
+                .classification_comment
+                .as_deref()
+                .and_then(policy::change_id_in),
         }),
+        IncidentStatus::Active if has(policy::LABEL_REOPENED) && !has(policy::LABEL_CLOSED) => {
+            Some(own(Transition::Reopened))
+        }
+        IncidentStatus::Active if has(policy::LABEL_ACTIVATED) => Some(own(Transition::Activated)),
         _ => None,
     }
 }
@@ -168,15 +204,22 @@ impl Engine {
                 Err(e) => return report.failed(e),
             };
             report.incident_number = incident.properties.incident_number.or(report.incident_number);
+            report.provider = incident.provider_name().map(str::to_string).or(report.provider);
             let status = match incident.status() {
                 Ok(s) => s,
                 Err(e) => return report.failed(e),
             };
             report.status_before.get_or_insert(status);
+            let labels = incident.label_names();
             let state = IncidentState {
                 status,
                 has_owner: incident.has_owner(),
-                labels: incident.label_names(),
+                closed_by_tool: policy::closed_by_tool(
+                    &labels,
+                    classification_of(&incident),
+                    incident.properties.classification_comment.as_deref(),
+                ),
+                labels,
             };
             if let Some((change, error)) = sent.take() {
                 if change.is_applied(&incident, &state) {
@@ -209,7 +252,8 @@ impl Engine {
                     ));
                 }
             }
-            if status == IncidentStatus::Closed {
+            let may_reopen = self.options.policy.reopen_on_reactivation && state.closed_by_tool;
+            if status == IncidentStatus::Closed && !may_reopen {
                 // Closed incidents are never touched; no need to read their alerts.
                 report.alerts = alerts.unwrap_or_default();
                 return report.left(Reason::IncidentClosed);
@@ -227,6 +271,7 @@ impl Engine {
             if self.options.dry_run {
                 report.action = match decision {
                     Decision::Close(_) => Action::WouldClose,
+                    Decision::Reopen => Action::WouldReopen,
                     _ => Action::WouldActivate,
                 };
                 report.reason = reason_code(decision).into();
@@ -241,12 +286,11 @@ impl Engine {
                 return r;
             }
             let change = Change::new(name, decision, &incident, status, &current_alerts);
-            let close = match decision {
-                Decision::Close(c) => Some((c, policy::classification_comment(c, &current_alerts, &change.id))),
+            let comment = match decision {
+                Decision::Close(c) => Some(policy::classification_comment(c, &change.id)),
                 _ => None,
             };
-            let label = policy::label_for(decision).unwrap_or(policy::LABEL_CLOSED);
-            let body = incident.update_body(change.target(), close, label);
+            let body = incident.update_body(&change.update(comment));
             self.calls.add("put");
             writes += 1;
             match self.incidents.put(name, &body).await {
@@ -285,7 +329,7 @@ impl Engine {
             Ok(()) => {
                 // Later runs of this process need not check this change's comment again.
                 self.remember_comment(&change.id);
-                self.remember_comment(&format!("{name}/{}", transition(change.decision)));
+                self.remember_comment(&format!("{name}/{}", change.transition.as_str()));
                 self.remember_comment(&super::run::checked_key(name, change.target()));
             }
             Err(e) => {
@@ -344,26 +388,31 @@ impl Engine {
                 id.clone()
             }
             None => {
-                let key = format!("{name}/{}", transition(done.decision));
+                let key = format!("{name}/{}", done.transition.as_str());
                 if self.comment_known(&key) {
                     return Ok(());
                 }
                 self.calls.add("comment-list");
-                let marker = policy::audit_comment_prefix(done.decision);
+                let marker = policy::audit_comment_prefix(done.transition);
                 let comments = self.incidents.comments(name).await?;
                 if comments.iter().any(|c| c.message.starts_with(marker)) {
                     self.remember_comment(&key);
                     return Ok(());
                 }
-                change_id(name, done.decision, incident.etag.as_deref().unwrap_or_default())
+                change_id(name, done.transition, incident.etag.as_deref().unwrap_or_default())
             }
         };
         tracing::warn!(incident = %name, "restoring the missing audit comment of an earlier change");
-        // An activation always starts from New; a close from New or Active, no longer known.
-        let previous = matches!(done.decision, Decision::Activate).then_some(IncidentStatus::New);
+        // An activation always starts from New, a reopen from Closed; a close from New or Active,
+        // no longer known.
+        let previous = match done.transition {
+            Transition::Activated => Some(IncidentStatus::New),
+            Transition::Reopened => Some(IncidentStatus::Closed),
+            Transition::Closed => None,
+        };
         self.calls.add("comment");
         self.incidents
-            .put_comment(name, &id, &policy::audit_comment(done.decision, previous, alerts))
+            .put_comment(name, &id, &policy::audit_comment(done.decision(alerts), previous, alerts))
             .await?;
         self.remember_comment(&id);
         Ok(())
@@ -373,27 +422,21 @@ impl Engine {
 /// The report of a change that Sentinel applied.
 fn applied(mut report: IncidentReport, change: &Change, after: IncidentStatus) -> IncidentReport {
     report.status_after = Some(after);
-    report.action = match change.decision {
-        Decision::Close(_) => Action::Closed,
-        _ => Action::Activated,
+    report.action = match change.transition {
+        Transition::Closed => Action::Closed,
+        Transition::Activated => Action::Activated,
+        Transition::Reopened => Action::Reopened,
     };
     report.reason = reason_code(change.decision).into();
     report.detail = decision_detail(change.decision);
     report
 }
 
-fn transition(decision: Decision) -> &'static str {
-    match decision {
-        Decision::Close(_) => "closed",
-        _ => "activated",
-    }
-}
-
-/// The change id (and audit comment id) of `decision` on the incident version `version`.
-pub(crate) fn change_id(name: &IncidentName, decision: Decision, version: &str) -> String {
+/// The change id (and audit comment id) of `transition` on the incident version `version`.
+pub(crate) fn change_id(name: &IncidentName, transition: Transition, version: &str) -> String {
     uuid::Uuid::new_v5(
         &COMMENT_NAMESPACE,
-        format!("{name}/{}/{version}", transition(decision)).as_bytes(),
+        format!("{name}/{}/{version}", transition.as_str()).as_bytes(),
     )
     .to_string()
 }
@@ -408,10 +451,11 @@ mod tests {
     #[test]
     fn change_ids_differ_per_version_and_transition_and_repeat_for_the_same() {
         let name = IncidentName::parse("inc-1").unwrap();
-        let close = Decision::Close(Classification::TruePositive);
+        let close = Transition::Closed;
         let a = change_id(&name, close, "\"v1\"");
         assert_eq!(a, change_id(&name, close, "\"v1\""));
         assert_ne!(a, change_id(&name, close, "\"v2\""));
-        assert_ne!(a, change_id(&name, Decision::Activate, "\"v1\""));
+        assert_ne!(a, change_id(&name, Transition::Activated, "\"v1\""));
+        assert_ne!(a, change_id(&name, Transition::Reopened, "\"v1\""));
     }
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::MAX_REPORTS;
 use crate::{
     domain::{IncidentName, IncidentStatus},
-    policy::{AlertState, Decision, Reason},
+    policy::{AlertState, CloseCause, Decision, Reason},
 };
 
 /// What happened to one incident.
@@ -20,10 +20,14 @@ pub enum Action {
     Closed,
     /// Set Active by this run.
     Activated,
+    /// Set Active again by this run (it closed it earlier; an alert was reactivated).
+    Reopened,
     /// Dry run: would have closed it.
     WouldClose,
     /// Dry run: would have set it Active.
     WouldActivate,
+    /// Dry run: would have reopened it.
+    WouldReopen,
     /// Left as it is (see the reason).
     Unchanged,
     /// Not synced because of an error.
@@ -38,8 +42,10 @@ impl Action {
         match self {
             Self::Closed => "closed",
             Self::Activated => "activated",
+            Self::Reopened => "reopened",
             Self::WouldClose => "would-close",
             Self::WouldActivate => "would-activate",
+            Self::WouldReopen => "would-reopen",
             Self::Unchanged => "unchanged",
             Self::Failed => "failed",
             Self::NotReached => "not-reached",
@@ -69,6 +75,9 @@ pub struct IncidentReport {
     pub alerts: Vec<AlertState>,
     /// Writes that hit a newer version (409) and were retried.
     pub conflicts: u32,
+    /// The incident's `providerName` (`Azure Sentinel`, or `Microsoft XDR` in a workspace
+    /// onboarded to the Defender portal), when known.
+    pub provider: Option<String>,
 }
 
 impl IncidentReport {
@@ -88,6 +97,7 @@ impl IncidentReport {
             detail: String::new(),
             alerts: Vec::new(),
             conflicts: 0,
+            provider: None,
         }
     }
 
@@ -133,12 +143,17 @@ pub struct RunSummary {
     pub closed: usize,
     /// Set Active.
     pub activated: usize,
+    /// Set Active again after this tool had closed them (`SYNC_REOPEN_ON_REACTIVATION`).
+    pub reopened: usize,
     /// Left as they are.
     pub unchanged: usize,
     /// Left as they are, by reason code.
     pub skipped: BTreeMap<String, usize>,
     /// Failed.
     pub failed: usize,
+    /// Incidents of the provider `Microsoft XDR` among those looked at (a workspace in the
+    /// Defender portal), whatever was done with them.
+    pub from_xdr: usize,
     /// Not started because the time budget ran out.
     pub not_reached: usize,
     /// Calls made, by kind (`query`, `get`, `put`, `alerts`, `comment`).
@@ -166,9 +181,11 @@ impl RunSummary {
             changed: 0,
             closed: 0,
             activated: 0,
+            reopened: 0,
             unchanged: 0,
             skipped: BTreeMap::new(),
             failed: 0,
+            from_xdr: 0,
             not_reached: 0,
             calls: BTreeMap::new(),
             incidents: Vec::new(),
@@ -187,6 +204,9 @@ impl RunSummary {
     /// unchanged ones only while fewer than [`MAX_REPORTS`] are kept (a large workspace leaves
     /// most incidents unchanged; their reports are counted, not held).
     pub(crate) fn record(&mut self, r: IncidentReport) {
+        if r.provider.as_deref().is_some_and(crate::domain::is_xdr_provider) {
+            self.from_xdr += 1;
+        }
         match r.action {
             Action::Closed | Action::WouldClose => {
                 self.changed += 1;
@@ -195,6 +215,10 @@ impl RunSummary {
             Action::Activated | Action::WouldActivate => {
                 self.changed += 1;
                 self.activated += 1;
+            }
+            Action::Reopened | Action::WouldReopen => {
+                self.changed += 1;
+                self.reopened += 1;
             }
             Action::Unchanged => {
                 self.unchanged += 1;
@@ -236,17 +260,19 @@ impl RunSummary {
 
 pub(crate) fn decision_detail(decision: Decision) -> String {
     match decision {
-        Decision::Close(c) => format!("closed as {} / {}", c.as_str(), c.reason()),
+        Decision::Close(c) => format!("closed as {}", c.classification),
         Decision::Activate => "set Active: an alert is In progress in Defender for Cloud".into(),
+        Decision::Reopen => "set Active again: Defender for Cloud reactivated an alert of this incident it had closed".into(),
         Decision::Leave(r) => r.describe().into(),
     }
 }
 
 pub(crate) fn reason_code(decision: Decision) -> &'static str {
     match decision {
-        Decision::Close(c) if c.as_str() == "BenignPositive" => "alerts-dismissed",
+        Decision::Close(c) if c.cause == CloseCause::AllDismissed => "alerts-dismissed",
         Decision::Close(_) => "alerts-resolved",
         Decision::Activate => "alerts-in-progress",
+        Decision::Reopen => "alert-reactivated",
         Decision::Leave(r) => r.code(),
     }
 }

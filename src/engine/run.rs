@@ -114,6 +114,8 @@ impl Engine {
             changed = summary.changed,
             closed = summary.closed,
             activated = summary.activated,
+            reopened = summary.reopened,
+            from_xdr = summary.from_xdr,
             unchanged = summary.unchanged,
             failed = summary.failed,
             not_reached = summary.not_reached,
@@ -184,6 +186,7 @@ impl Engine {
             let mut report = IncidentReport::new(&candidate.name, candidate.number);
             report.status_before = Some(candidate.state.status);
             report.alerts = seen;
+            report.provider = candidate.provider.clone();
             return report.left(reason);
         }
         self.sync(
@@ -222,7 +225,7 @@ impl Engine {
         let mut pending: VecDeque<Partition> = (0..count).map(|index| Partition { count, index }).collect();
         let (mut candidates, mut bad_rows) = (Vec::new(), Vec::new());
         while let Some(part) = pending.pop_front() {
-            let query = queries::sync_candidates(self.options.lookback_days, part);
+            let query = queries::sync_candidates(self.options.lookback_days, part, self.options.policy.reopen_on_reactivation);
             self.calls.add("query");
             // The query client bounds the query by the time left in the run.
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -268,7 +271,9 @@ mod tests {
                 status: IncidentStatus::New,
                 has_owner: false,
                 labels: vec![],
+                closed_by_tool: false,
             },
+            provider: None,
             tool_changed_recently: false,
             alerts: vec![],
             last_alert_change: Some(chrono::Utc::now() - chrono::Duration::days(days_ago)),

@@ -10,7 +10,7 @@ use crate::helpers::DFC;
 const BIN: &str = env!("CARGO_BIN_EXE_handler");
 
 /// A folder holding an `az` script that gets its token from the simulator's identity endpoint.
-fn fake_az(sim: &AzureSim) -> PathBuf {
+pub(crate) fn fake_az(sim: &AzureSim) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("dfc-sync-az-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let script = format!(
@@ -80,7 +80,7 @@ async fn query_prints_the_exact_text_sent() {
     let text = String::from_utf8(output.stdout).unwrap();
     assert_eq!(
         text,
-        dfc_sentinel_sync::queries::sync_candidates(7, dfc_sentinel_sync::queries::Partition::WHOLE)
+        dfc_sentinel_sync::queries::sync_candidates(7, dfc_sentinel_sync::queries::Partition::WHOLE, false)
     );
 }
 

@@ -106,8 +106,26 @@ impl TestApp {
         self.seed_with(status, alerts, 1, None, vec![])
     }
 
+    /// Seeds an incident of Defender XDR (providerName `Microsoft XDR`, a workspace in the
+    /// Defender portal) with these alerts.
+    pub fn seed_xdr(&self, status: &str, alerts: &[AlertSpec<'_>]) -> (String, Vec<String>) {
+        self.seed_from(true, status, alerts, 1, None, vec![])
+    }
+
     pub fn seed_with(
         &self,
+        status: &str,
+        alerts: &[AlertSpec<'_>],
+        incident_age_days: i64,
+        owner: Option<Owner>,
+        labels: Vec<String>,
+    ) -> (String, Vec<String>) {
+        self.seed_from(false, status, alerts, incident_age_days, owner, labels)
+    }
+
+    fn seed_from(
+        &self,
+        xdr: bool,
         status: &str,
         alerts: &[AlertSpec<'_>],
         incident_age_days: i64,
@@ -126,7 +144,7 @@ impl TestApp {
             })
             .collect();
         let closed = status == "Closed";
-        let name = self.sim.add_incident(IncidentSeed {
+        let seed = IncidentSeed {
             title: "Test incident".into(),
             severity: "High".into(),
             status: status.into(),
@@ -136,7 +154,12 @@ impl TestApp {
             last_modified_ago: chrono::Duration::days(incident_age_days),
             classification: closed.then(|| "Undetermined".into()),
             classification_reason: None,
-        });
+        };
+        let name = if xdr {
+            self.sim.add_xdr_incident(seed)
+        } else {
+            self.sim.add_incident(seed)
+        };
         (name, ids)
     }
 

@@ -100,6 +100,46 @@ fn the_handler_is_a_static_x86_64_binary_with_no_dynamic_dependencies() {
     );
 }
 
+/// Byte strings only the test doubles put in a binary: their source paths (panic locations keep
+/// them even in a stripped release build) and their crate names (symbols of a dev build).
+const TEST_DOUBLE_MARKERS: [&str; 4] = [
+    "testkit/azure-sim/src",
+    "testkit/functions-host/src",
+    "azure_sim",
+    "functions_host",
+];
+
+fn markers_in(bytes: &[u8]) -> Vec<&'static str> {
+    TEST_DOUBLE_MARKERS
+        .into_iter()
+        .filter(|m| bytes.windows(m.len()).any(|w| w == m.as_bytes()))
+        .collect()
+}
+
+#[test]
+fn the_packaged_handler_carries_no_simulator_and_no_host_emulator() {
+    let bytes = std::fs::read(package_dir().join("handler")).unwrap();
+    println!("packaged handler: {} bytes", bytes.len());
+    assert_eq!(markers_in(&bytes), Vec::<&str>::new(), "the publish build links a test double");
+    // The check can fail: the default build (the `demo` feature) carries both doubles.
+    let default_build = std::fs::read(env!("CARGO_BIN_EXE_handler")).unwrap();
+    assert_eq!(markers_in(&default_build), TEST_DOUBLE_MARKERS.to_vec());
+}
+
+#[test]
+fn the_packaged_handler_refuses_demo_with_a_way_to_run_it() {
+    let out = std::process::Command::new(package_dir().join("handler"))
+        .arg("demo")
+        .output()
+        .expect("the packaged handler runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(stderr.contains("built without the demo") && stderr.contains("cargo run --release -- demo"), "{stderr}");
+    let help = std::process::Command::new(package_dir().join("handler")).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("sync") && !help.contains("demo"), "{help}");
+}
+
 /// Settings that point the handler at the simulator.
 fn settings_for(sim: &AzureSim) -> Vec<(String, String)> {
     dfc_sentinel_sync::demo::settings_for(sim, "info")

@@ -52,10 +52,11 @@ pub const LOOKBACKS: [u32; 4] = [1, 7, 30, 90];
 /// a near miss that `has` must tell apart, and plain ones. (A label spelled with other separators,
 /// such as "dfc sync closed", is left out: Kusto's term matching may count it and duckdb-kql does
 /// not; the engine checks labels exactly over REST, so such a match costs one read and no harm.)
-const LABELS: [&str; 5] = [
+const LABELS: [&str; 6] = [
     "label-0",
     "dfc-sync-closed",
     "dfc-sync-activated",
+    "dfc-sync-reopened",
     "xdfc-sync-closed",
     "label-1",
 ];
@@ -155,7 +156,7 @@ pub fn populate(sim: &AzureSim, seed: u64) -> Generated {
         }
         let status = rng.pick(&INCIDENT_STATUSES).to_string();
         let closed = status == "Closed";
-        let name = sim.add_incident(IncidentSeed {
+        let seed_incident = IncidentSeed {
             title: "Generated incident".into(),
             status,
             owner: if rng.chance(40) { Some(owner(&mut rng)) } else { None },
@@ -165,7 +166,13 @@ pub fn populate(sim: &AzureSim, seed: u64) -> Generated {
             classification: closed.then(|| "BenignPositive".to_string()),
             classification_reason: closed.then(|| "SuspiciousButExpected".to_string()),
             ..IncidentSeed::default()
-        });
+        };
+        // Some incidents come from Defender XDR (a workspace in the Defender portal).
+        let name = if rng.chance(30) {
+            sim.add_xdr_incident(seed_incident)
+        } else {
+            sim.add_incident(seed_incident)
+        };
         tick();
         incidents.push(name);
     }

@@ -6,7 +6,7 @@ use dfc_sentinel_sync::queries::Partition;
 use crate::oracles::{kusto_check, product_query, product_query_part};
 
 /// The result schema the decoder (`engine::candidates_from`) reads, in query order.
-pub const EXPECTED_COLUMNS: [(&str, &str); 9] = dfc_sentinel_sync::queries::SYNC_CANDIDATE_COLUMNS;
+pub const EXPECTED_COLUMNS: [(&str, &str); 10] = dfc_sentinel_sync::queries::SYNC_CANDIDATE_COLUMNS;
 
 fn expected() -> Vec<(String, String)> {
     EXPECTED_COLUMNS
@@ -20,7 +20,7 @@ fn product_query_has_no_error_diagnostics() {
     for days in [1, 30, 365] {
         let report = kusto_check(&product_query(days));
         let part = Partition { count: 8, index: 5 };
-        let split = kusto_check(&product_query_part(days, part));
+        let split = kusto_check(&product_query_part(days, part, true));
         assert!(
             split.errors().is_empty(),
             "Kusto.Language rejects the product query for part {part}: {:#?}",
@@ -36,12 +36,14 @@ fn product_query_has_no_error_diagnostics() {
 
 #[test]
 fn product_query_result_schema_is_what_the_decoder_reads() {
-    let report = kusto_check(&product_query(30));
-    assert_eq!(
-        report.result_columns,
-        expected(),
-        "result columns of the product query (Kusto.Language) differ from what candidates_from reads"
-    );
+    for reopen in [false, true] {
+        let report = kusto_check(&product_query_part(30, Partition::WHOLE, reopen));
+        assert_eq!(
+            report.result_columns,
+            expected(),
+            "result columns of the product query (Kusto.Language, reopen {reopen}) differ from what candidates_from reads"
+        );
+    }
 }
 
 #[test]

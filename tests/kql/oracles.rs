@@ -23,14 +23,15 @@ fn require(path: PathBuf, what: &str) -> PathBuf {
     path
 }
 
-/// The product query for a lookback of `days`, exactly as the product sends it.
+/// The product query for a lookback of `days`, exactly as the product sends it (reopen off).
 pub fn product_query(days: u32) -> String {
-    product_query_part(days, Partition::WHOLE)
+    product_query_part(days, Partition::WHOLE, false)
 }
 
-/// The product's query over one part of the workspace, as a run that had to split sends it.
-pub fn product_query_part(days: u32, part: Partition) -> String {
-    dfc_sentinel_sync::queries::sync_candidates(days, part)
+/// The product's query over one part of the workspace, as a run that had to split sends it,
+/// with `SYNC_REOPEN_ON_REACTIVATION` as `reopen`.
+pub fn product_query_part(days: u32, part: Partition, reopen: bool) -> String {
+    dfc_sentinel_sync::queries::sync_candidates(days, part, reopen)
 }
 
 /// One diagnostic from Kusto.Language.

@@ -16,7 +16,7 @@ use crate::generate::{self, Generated};
 use crate::kusto_language::EXPECTED_COLUMNS;
 use dfc_sentinel_sync::queries::Partition;
 
-use crate::oracles::{DuckdbAnswer, duckdb_query, product_query, product_query_part};
+use crate::oracles::{DuckdbAnswer, duckdb_query, product_query_part};
 
 /// Which engine a value came from: the engines have different known gaps.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -224,6 +224,9 @@ struct Coverage {
     recent_tool_changes: usize,
     tool_labels: usize,
     partitions: usize,
+    /// Closed rows outside the repair window: returned only to be reopened.
+    reopen_candidates: usize,
+    providers: BTreeSet<String>,
 }
 
 impl Coverage {
@@ -248,6 +251,10 @@ impl Coverage {
                 self.owned += 1;
             }
             self.incident_statuses.insert(r[2].as_str().unwrap_or("?").to_string());
+            if r[2] == "Closed" && r[6] == Value::Bool(false) {
+                self.reopen_candidates += 1;
+            }
+            self.providers.insert(r[9].as_str().unwrap_or("?").to_string());
             let alerts: Value = r[7]
                 .as_str()
                 .and_then(|s| serde_json::from_str(s).ok())
@@ -273,6 +280,8 @@ impl Coverage {
             && c.recent_tool_changes > 0
             && c.tool_labels > 0
             && c.partitions >= c.cases / 3
+            && c.reopen_candidates > 0
+            && ["Azure Sentinel", "Microsoft XDR"].iter().all(|p| c.providers.contains(*p))
             && ["New", "Active", "Closed"]
                 .iter()
                 .all(|s| c.incident_statuses.contains(*s))
@@ -319,9 +328,11 @@ async fn simulator_answers_the_product_query_like_duckdb_kql() {
             count: 2 + (seed % 3) as u32,
             index: (seed % 2) as u32,
         };
+        // Reopen on in one of the two, alternating per seed.
+        let reopen = seed % 2 == 0;
         let queries = [
-            product_query(generated.lookback_days),
-            product_query_part(generated.lookback_days, part),
+            product_query_part(generated.lookback_days, Partition::WHOLE, reopen),
+            product_query_part(generated.lookback_days, part, !reopen),
         ];
         for (which, query) in queries.into_iter().enumerate() {
             let (incidents, alerts) = sim.table_rows();

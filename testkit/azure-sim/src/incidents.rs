@@ -84,7 +84,7 @@ pub(crate) fn render(sim: &Inner, state: &State, inc: &Incident) -> Value {
     if let Some(t) = inc.last_activity {
         p.insert("lastActivityTimeUtc".into(), json!(timefmt::format(t)));
     }
-    p.insert("providerName".into(), json!("Azure Sentinel"));
+    p.insert("providerName".into(), json!(inc.provider));
     p.insert("providerIncidentId".into(), json!(inc.number.to_string()));
     p.insert("relatedAnalyticRuleIds".into(), json!([]));
     p.insert(
@@ -295,6 +295,7 @@ pub(crate) fn put(sim: &Inner, name: &str, body: &[u8]) -> Response {
                 owner: OwnerInfo::default(),
                 labels: Vec::new(),
                 alert_ids: Vec::new(),
+                provider: crate::state::SENTINEL_PROVIDER.into(),
                 etag: String::new(),
                 created: now,
                 last_modified: now,
@@ -314,6 +315,7 @@ pub(crate) fn put(sim: &Inner, name: &str, body: &[u8]) -> Response {
     }
     let inc = state.incidents.get_mut(name).expect("inserted or present");
     let open = status != "Closed";
+    let closing = !open && inc.status != "Closed";
     inc.title = title;
     inc.severity = severity;
     inc.status = status;
@@ -328,6 +330,10 @@ pub(crate) fn put(sim: &Inner, name: &str, body: &[u8]) -> Response {
     inc.last_activity = last;
     inc.etag = new_etag();
     inc.last_modified = now;
+    if closing && state.is_xdr(name) {
+        // The close syncs to Defender XDR, which resolves every alert still open in it.
+        state.xdr_resolve_open_alerts(name);
+    }
     state.write_incident_row(name);
     let body = render(sim, &state, &state.incidents[name]);
     json_response(if created { 201 } else { 200 }, &body)

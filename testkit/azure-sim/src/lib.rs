@@ -13,9 +13,11 @@
 //! - `query`: recognises the product's KQL and evaluates its meaning over the rows.
 //! - `server`: the axum front, latency, throttling, fault application and request log.
 //! - `throttle`: the opt-in ARM token-bucket throttling model ([`ArmThrottle`]).
+//! - `access`: the identity's roles on the workspace; all held unless a test revokes one ([`Role`]).
 //! - `identity`, `loganalytics`, `sentinel` (+ `incidents`, `comments`): the three APIs.
 //! - `timefmt`: 100 ns ticks and Kusto-style timestamps.
 
+mod access;
 mod comments;
 mod config;
 mod fault;
@@ -33,6 +35,7 @@ mod timefmt;
 
 use std::sync::{Arc, Mutex};
 
+pub use access::Role;
 pub use config::{ArmThrottle, SimConfig, Workspace};
 pub use fault::{Fault, FaultKind, FaultTarget};
 pub use model::{AlertSeed, AnalystEdit, CommentView, IncidentSeed, IncidentView, Owner, RecordedRequest};
@@ -104,6 +107,46 @@ impl AzureSim {
     /// Creates a Sentinel incident with the next incident number; returns its name (GUID).
     pub fn add_incident(&self, seed: IncidentSeed) -> String {
         self.inner.lock().add_incident(seed)
+    }
+
+    /// Seeds an incident that Defender XDR created, as in a workspace onboarded to the Defender
+    /// portal: `providerName` `Microsoft XDR` (REST and `SecurityIncident.ProviderName`), and
+    /// closing it, by anyone, resolves every alert still open in it, of every product (alert
+    /// status syncs both ways between Defender for Cloud and XDR). Returns its name.
+    pub fn add_xdr_incident(&self, seed: IncidentSeed) -> String {
+        self.inner.lock().add_incident_from(seed, state::XDR_PROVIDER)
+    }
+
+    /// Defender XDR resolves one of its incidents itself (all its alerts resolved): status
+    /// Closed, no classification from Sentinel's side, every open alert Resolved, new etag and
+    /// rows. Panics unless the incident is an XDR one.
+    pub fn xdr_close(&self, incident: &str) {
+        self.inner.lock().xdr_set_status(incident, "Closed", None, None);
+    }
+
+    /// Defender XDR sets one of its incidents Active again (an alert of it reopened). Panics
+    /// unless the incident is an XDR one.
+    pub fn xdr_reactivate(&self, incident: &str) {
+        self.inner.lock().xdr_set_status(incident, "Active", None, None);
+    }
+
+    /// Defender XDR merges `from` into `into`: `from`'s alerts move to `into` (new etag and row
+    /// there), and `from` is closed automatically and tagged `Redirected`. Panics unless both
+    /// are XDR incidents.
+    pub fn xdr_merge(&self, from: &str, into: &str) {
+        let mut state = self.inner.lock();
+        assert!(state.is_xdr(into), "azure-sim: {into} is not a Microsoft XDR incident");
+        let moved = std::mem::take(&mut state.incidents.get_mut(from).expect("known incident").alert_ids);
+        let target = state.incidents.get_mut(into).expect("checked");
+        for id in moved {
+            if !target.alert_ids.contains(&id) {
+                target.alert_ids.push(id);
+            }
+        }
+        target.etag = state::new_etag();
+        target.last_modified = timefmt::now();
+        state.write_incident_row(into);
+        state.xdr_set_status(from, "Closed", None, Some("Redirected"));
     }
 
     /// Changes an alert's status on the Defender for Cloud side (new SecurityAlert row now).
@@ -237,6 +280,17 @@ impl AzureSim {
         self.inner.lock().requests.clear();
     }
 
+    /// Takes `role` away from the identity: from now on its API answers 403 as the real service
+    /// does to a principal without that role (see `access`). Until then both roles are held.
+    pub fn revoke_role(&self, role: Role) {
+        self.inner.lock().revoked.revoke(role);
+    }
+
+    /// Gives a revoked role back (a role assignment that finished propagating).
+    pub fn grant_role(&self, role: Role) {
+        self.inner.lock().revoked.grant(role);
+    }
+
     /// Queues a fault; faults matching a request are used in insertion order.
     pub fn inject(&self, fault: Fault) {
         self.inner.lock().faults.push(fault);
@@ -272,10 +326,15 @@ impl AzureSim {
     }
 
     /// The exact query text the product sends for a lookback of `days` over the whole
-    /// workspace (one partition), for tests and demos.
+    /// workspace (one partition), reopen off, for tests and demos.
     pub fn sync_query(days: u32) -> String {
+        Self::sync_query_reopening(days, false)
+    }
+
+    /// [`AzureSim::sync_query`] with `let reopenClosed = <reopen>;`.
+    pub fn sync_query_reopening(days: u32, reopen: bool) -> String {
         format!(
-            "let lookback = {days}d;\nlet partitions = 1;\nlet partition = 0;\n{}",
+            "let lookback = {days}d;\nlet partitions = 1;\nlet partition = 0;\nlet reopenClosed = {reopen};\n{}",
             query::SYNC_QUERY
         )
     }

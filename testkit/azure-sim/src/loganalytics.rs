@@ -103,6 +103,9 @@ pub(crate) fn query(sim: &Inner, req: &Req, partial: Option<&FaultKind>) -> Resp
             );
         }
     }
+    if let Some(denied) = crate::access::query_denied(sim) {
+        return denied;
+    }
     if !workspace_id.eq_ignore_ascii_case(&sim.config.workspace.workspace_id) {
         return path_not_found();
     }

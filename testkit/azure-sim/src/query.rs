@@ -4,10 +4,12 @@
 //!
 //! The query's meaning, as implemented here (and checked against duckdb-kql by the product's KQL
 //! tests): the latest SecurityIncident row per incident of the partition
-//! (`IncidentNumber % partitions == partition`), kept when it is not Closed or carries one of the
-//! tool's labels and changed within the repair window; its alerts joined with the latest
-//! SecurityAlert row inside the lookback window; one row per incident holding at least one
-//! Defender for Cloud alert seen inside the window.
+//! (`IncidentNumber % partitions == partition`), kept when it is not Closed, or carries one of the
+//! tool's labels and changed within the repair window, or (with `reopenClosed`) is Closed with
+//! the tool's close label and holds a Defender for Cloud alert whose latest row inside the
+//! window is New or InProgress; its alerts joined with the latest SecurityAlert row inside the
+//! lookback window; one row per incident holding at least one Defender for Cloud alert seen
+//! inside the window, with its ProviderName.
 
 use std::collections::HashMap;
 
@@ -17,7 +19,7 @@ use serde_json::{Value, json};
 use crate::tables::{AlertRow, IncidentRow, Tables};
 use crate::timefmt;
 
-/// Text of the product's query, after its three `let` lines.
+/// Text of the product's query, after its four `let` lines.
 pub(crate) const SYNC_QUERY: &str = include_str!("../../../src/queries/sync_candidates.kql");
 
 /// Product names the query treats as Defender for Cloud (`dfcProducts`).
@@ -27,7 +29,7 @@ const DFC_PRODUCTS: [&str; 2] = ["Azure Security Center", "Microsoft Defender fo
 const REPAIR_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(2);
 
 /// Output columns with their Log Analytics types, in query order.
-const COLUMNS: [(&str, &str); 9] = [
+const COLUMNS: [(&str, &str); 10] = [
     ("IncidentName", "string"),
     ("IncidentNumber", "int"),
     ("IncidentStatus", "string"),
@@ -37,6 +39,7 @@ const COLUMNS: [(&str, &str); 9] = [
     ("ToolChangedRecently", "bool"),
     ("Alerts", "dynamic"),
     ("LastAlertChange", "datetime"),
+    ("ProviderName", "string"),
 ];
 
 /// The parameters the product declares before the query text.
@@ -48,12 +51,15 @@ pub(crate) struct Params {
     pub partitions: i64,
     /// `let partition = <K>;`
     pub partition: i64,
+    /// `let reopenClosed = <true|false>;`
+    pub reopen_closed: bool,
 }
 
-/// The parameters if `text` is exactly the three `let` lines followed by the product query.
+/// The parameters if `text` is exactly the four `let` lines followed by the product query.
 pub(crate) fn recognise(text: &str) -> Option<Params> {
-    let mut lines = text.splitn(4, '\n');
-    let (lookback, partitions, partition, rest) = (lines.next()?, lines.next()?, lines.next()?, lines.next()?);
+    let mut lines = text.splitn(5, '\n');
+    let (lookback, partitions, partition, reopen, rest) =
+        (lines.next()?, lines.next()?, lines.next()?, lines.next()?, lines.next()?);
     if rest != SYNC_QUERY {
         return None;
     }
@@ -67,10 +73,16 @@ pub(crate) fn recognise(text: &str) -> Option<Params> {
     let lookback_days = number(lookback, "let lookback = ", "d;").filter(|&n| n > 0)?;
     let partitions = number(partitions, "let partitions = ", ";").filter(|&n| n > 0)?;
     let partition = number(partition, "let partition = ", ";")?;
+    let reopen_closed = match reopen {
+        "let reopenClosed = true;" => true,
+        "let reopenClosed = false;" => false,
+        _ => return None,
+    };
     Some(Params {
         lookback_days,
         partitions: i64::try_from(partitions).ok()?,
         partition: i64::try_from(partition).ok()?,
+        reopen_closed,
     })
 }
 
@@ -95,6 +107,8 @@ pub(crate) struct CandidateRow {
     pub alerts: Vec<[String; 3]>,
     /// Newest TimeGenerated of those alert rows.
     pub last_alert_change: Option<DateTime<Utc>>,
+    /// ProviderName of the latest incident row.
+    pub provider_name: String,
 }
 
 /// Keeps, per key, the row with the greatest TimeGenerated (`summarize arg_max(...) by key`).
@@ -149,12 +163,15 @@ pub(crate) fn evaluate(
     for inc in latest_incidents.values() {
         let label = |name: &str| inc.labels.iter().any(|l| l.name == name);
         let (closed_label, activated_label) = (label("dfc-sync-closed"), label("dfc-sync-activated"));
-        let tool_changed_recently = inc.last_modified_time > repair_start && (closed_label || activated_label);
-        if inc.status == "Closed" && !tool_changed_recently {
+        let tool_changed_recently = inc.last_modified_time > repair_start
+            && (closed_label || activated_label || label("dfc-sync-reopened"));
+        let may_reopen = params.reopen_closed && inc.status == "Closed" && closed_label;
+        if inc.status == "Closed" && !tool_changed_recently && !may_reopen {
             continue;
         }
         let mut alerts = Vec::new();
         let mut dfc_alerts = 0;
+        let mut reactivated = 0;
         let mut last_alert_change = None;
         for id in &inc.alert_ids {
             let alert = changed_alerts.get(id.as_str());
@@ -162,13 +179,16 @@ pub(crate) fn evaluate(
             let product = alert.map(|a| a.product_name.clone()).unwrap_or_default();
             if DFC_PRODUCTS.contains(&product.as_str()) {
                 dfc_alerts += 1;
+                if matches!(status.as_str(), "New" | "InProgress") {
+                    reactivated += 1;
+                }
             }
             if let Some(a) = alert {
                 last_alert_change = last_alert_change.max(Some(a.time_generated));
             }
             alerts.push([id.clone(), status, product]);
         }
-        if dfc_alerts == 0 {
+        if dfc_alerts == 0 || (inc.status == "Closed" && !tool_changed_recently && reactivated == 0) {
             continue;
         }
         let o = &inc.owner;
@@ -183,6 +203,7 @@ pub(crate) fn evaluate(
             tool_changed_recently,
             alerts,
             last_alert_change,
+            provider_name: inc.provider_name.clone(),
         });
     }
     out
@@ -207,6 +228,7 @@ pub(crate) fn encode(rows: &[CandidateRow]) -> Value {
                 r.tool_changed_recently,
                 json!(r.alerts).to_string(),
                 r.last_alert_change.map(timefmt::format),
+                r.provider_name,
             ])
         })
         .collect();
@@ -223,21 +245,24 @@ mod tests {
 
     #[test]
     fn recognises_only_the_exact_query_with_its_parameters() {
-        let p = |l, n, k| Params {
+        let p = |l, n, k, reopen_closed| Params {
             lookback_days: l,
             partitions: n,
             partition: k,
+            reopen_closed,
         };
-        let ok = "let lookback = 7d;\nlet partitions = 1;\nlet partition = 0;\n";
-        assert_eq!(recognise(&text(ok)), Some(p(7, 1, 0)));
-        let split = "let lookback = 30d;\nlet partitions = 8;\nlet partition = 5;\n";
-        assert_eq!(recognise(&text(split)), Some(p(30, 8, 5)));
+        let ok = "let lookback = 7d;\nlet partitions = 1;\nlet partition = 0;\nlet reopenClosed = false;\n";
+        assert_eq!(recognise(&text(ok)), Some(p(7, 1, 0, false)));
+        let split = "let lookback = 30d;\nlet partitions = 8;\nlet partition = 5;\nlet reopenClosed = true;\n";
+        assert_eq!(recognise(&text(split)), Some(p(30, 8, 5, true)));
         for bad in [
-            "let lookback = 0d;\nlet partitions = 1;\nlet partition = 0;\n",
-            "let lookback = 7h;\nlet partitions = 1;\nlet partition = 0;\n",
-            "let lookback = 7d;\nlet partitions = 0;\nlet partition = 0;\n",
-            "let lookback = 7d;\nlet partitions = -1;\nlet partition = 0;\n",
-            "let lookback = 7d;\nlet partition = 0;\n",
+            "let lookback = 0d;\nlet partitions = 1;\nlet partition = 0;\nlet reopenClosed = false;\n",
+            "let lookback = 7h;\nlet partitions = 1;\nlet partition = 0;\nlet reopenClosed = false;\n",
+            "let lookback = 7d;\nlet partitions = 0;\nlet partition = 0;\nlet reopenClosed = false;\n",
+            "let lookback = 7d;\nlet partitions = -1;\nlet partition = 0;\nlet reopenClosed = false;\n",
+            "let lookback = 7d;\nlet partition = 0;\nlet reopenClosed = false;\n",
+            "let lookback = 7d;\nlet partitions = 1;\nlet partition = 0;\nlet reopenClosed = yes;\n",
+            "let lookback = 7d;\nlet partitions = 1;\nlet partition = 0;\n",
         ] {
             assert_eq!(recognise(&text(bad)), None, "{bad}");
         }

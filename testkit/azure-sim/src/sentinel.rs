@@ -125,6 +125,9 @@ pub(crate) fn handle(sim: &Inner, req: &Req) -> Response {
     if !shape_ok {
         return error_response(404, "NotFound", "The requested resource path was not found.");
     }
+    if let Some(denied) = crate::access::sentinel_denied(sim, req) {
+        return denied;
+    }
     if !segs[1].eq_ignore_ascii_case(&ws.subscription_id)
         || !segs[3].eq_ignore_ascii_case(&ws.resource_group)
         || !segs[7].eq_ignore_ascii_case(&ws.workspace_name)

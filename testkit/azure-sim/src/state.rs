@@ -44,6 +44,11 @@ pub(crate) struct Comment {
     pub last_modified: DateTime<Utc>,
 }
 
+/// `providerName` of incidents Sentinel's own rules create.
+pub(crate) const SENTINEL_PROVIDER: &str = "Azure Sentinel";
+/// `providerName` of incidents Defender XDR creates in a workspace onboarded to the Defender portal.
+pub(crate) const XDR_PROVIDER: &str = "Microsoft XDR";
+
 /// Current state of an incident.
 #[derive(Debug, Clone)]
 pub(crate) struct Incident {
@@ -71,6 +76,9 @@ pub(crate) struct Incident {
     pub labels: Vec<Label>,
     /// Alert ids.
     pub alert_ids: Vec<String>,
+    /// `providerName`: `Azure Sentinel`, or `Microsoft XDR` for an incident Defender XDR made
+    /// (a workspace in the Defender portal).
+    pub provider: String,
     /// Quoted etag.
     pub etag: String,
     /// Creation time.
@@ -129,6 +137,8 @@ pub(crate) struct State {
     pub query_prefer: Vec<String>,
     /// While set, new table rows are written held (not ingested; see `tables::IncidentRow::held`).
     pub hold_rows: bool,
+    /// Roles taken away from the identity (`crate::access`); none by default.
+    pub revoked: crate::access::Revoked,
 }
 
 /// A change applied right after the next GET of an incident, so the etag that GET returned is
@@ -218,6 +228,11 @@ impl State {
 
     /// Creates an incident from a seed and writes its first SecurityIncident row.
     pub fn add_incident(&mut self, seed: IncidentSeed) -> String {
+        self.add_incident_from(seed, SENTINEL_PROVIDER)
+    }
+
+    /// Seeds an incident created by `provider`.
+    pub fn add_incident_from(&mut self, seed: IncidentSeed, provider: &str) -> String {
         let name = uuid::Uuid::new_v4().to_string();
         let at = timefmt::to_ticks(Utc::now() - seed.last_modified_ago);
         let incident = Incident {
@@ -233,6 +248,7 @@ impl State {
             owner: seed.owner.as_ref().map(OwnerInfo::from).unwrap_or_default(),
             labels: user_labels(&seed.labels),
             alert_ids: seed.alert_ids,
+            provider: SENTINEL_PROVIDER.into(),
             etag: new_etag(),
             created: at,
             last_modified: at,
@@ -241,8 +257,56 @@ impl State {
             comments: Vec::new(),
         };
         self.incidents.insert(name.clone(), incident);
+        self.incidents.get_mut(&name).expect("inserted").provider = provider.into();
         self.write_incident_row(&name);
         name
+    }
+
+    /// Whether Defender XDR owns this incident (created it, and syncs it both ways).
+    pub fn is_xdr(&self, name: &str) -> bool {
+        self.incidents.get(name).is_some_and(|i| i.provider == XDR_PROVIDER)
+    }
+
+    /// What Defender XDR does when one of its incidents is closed, whoever closed it: every
+    /// alert of it that is still open (New, InProgress, Unknown), of any product, is resolved
+    /// (defender-xdr `manage-incidents`: "resolving an incident resolves all its active alerts").
+    pub fn xdr_resolve_open_alerts(&mut self, name: &str) {
+        let open: Vec<String> = self.incidents[name]
+            .alert_ids
+            .iter()
+            .filter(|id| {
+                self.alerts
+                    .get(*id)
+                    .is_some_and(|a| !matches!(a.status.as_str(), "Resolved" | "Dismissed"))
+            })
+            .cloned()
+            .collect();
+        for id in open {
+            self.set_alert_status(&id, "Resolved");
+        }
+    }
+
+    /// Defender XDR changes one of its incidents itself (auto-resolve, re-activation when an
+    /// alert reopens, a merge): new status, classification as given, optional label, new etag
+    /// and row; a close resolves the open alerts.
+    pub fn xdr_set_status(&mut self, name: &str, status: &str, classification: Option<&str>, label: Option<&str>) {
+        assert!(self.is_xdr(name), "azure-sim: {name} is not a Microsoft XDR incident");
+        let inc = self.incidents.get_mut(name).expect("checked");
+        inc.status = status.into();
+        inc.classification = classification.map(str::to_string);
+        inc.classification_reason = None;
+        inc.classification_comment = None;
+        if let Some(label) = label
+            && !inc.labels.iter().any(|l| l.name == label)
+        {
+            inc.labels.extend(user_labels(&[label.to_string()]));
+        }
+        inc.etag = new_etag();
+        inc.last_modified = timefmt::now();
+        if status == "Closed" {
+            self.xdr_resolve_open_alerts(name);
+        }
+        self.write_incident_row(name);
     }
 
     /// Applies a portal edit: new etag, new modification time, new row.
@@ -305,6 +369,7 @@ impl State {
             labels: inc.labels.clone(),
             alert_ids: inc.alert_ids.clone(),
             alert_product_names: self.alert_product_names(&inc.alert_ids),
+            provider_name: inc.provider.clone(),
             created_time: inc.created,
             last_modified_time: inc.last_modified,
             held: self.hold_rows,

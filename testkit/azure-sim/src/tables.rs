@@ -89,6 +89,8 @@ pub(crate) struct IncidentRow {
     pub alert_ids: Vec<String>,
     /// Distinct product names of those alerts (`AdditionalData.alertProductNames`).
     pub alert_product_names: Vec<String>,
+    /// `ProviderName`.
+    pub provider_name: String,
     /// When the incident was created.
     pub created_time: DateTime<Utc>,
     /// When the incident was last modified.
@@ -119,7 +121,7 @@ impl IncidentRow {
                 "alertsCount": self.alert_ids.len(),
                 "alertProductNames": self.alert_product_names,
             },
-            "ProviderName": "Azure Sentinel",
+            "ProviderName": self.provider_name,
             "CreatedTime": timefmt::format(self.created_time),
             "LastModifiedTime": timefmt::format(self.last_modified_time),
             "Type": "SecurityIncident",

@@ -21,12 +21,26 @@ pub struct FunctionApp {
     pub functions: Vec<FunctionDef>,
     /// `customHandler.description.defaultExecutablePath`, with `%NAME%` expanded from the settings.
     pub default_executable_path: String,
-    /// `customHandler.enableForwardingHttpRequest` (default false).
+    /// `customHandler.enableForwardingHttpRequest` (default false): the legacy relay.
     pub forwarding: bool,
+    /// `customHandler.enableProxyingHttpRequest` (default false): the YARP proxy, which current
+    /// hosts check before `forwarding`.
+    pub proxying: bool,
     /// `customHandler.description.workingDirectory`, relative to the app root; `None` when empty.
     pub working_directory: Option<String>,
     /// `functionTimeout` from host.json; `None` means the plan default.
     pub function_timeout: Option<Duration>,
+}
+
+/// The path an HTTP call takes from the host to the handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpPath {
+    /// `enableProxyingHttpRequest`: the request streamed through YARP.
+    Proxy,
+    /// `enableForwardingHttpRequest`: the request rebuilt and sent on.
+    Forward,
+    /// The JSON envelope (`Data.req` in, `Outputs.res` out).
+    Envelope,
 }
 
 /// One function: its folder name and the bindings the emulator acts on.
@@ -102,12 +116,8 @@ impl FunctionApp {
             .and_then(Value::as_str)
             .filter(|d| !d.is_empty())
             .map(str::to_string);
-        let forwarding = match get_ci(section, "enableForwardingHttpRequest") {
-            None | Some(Value::Null) => false,
-            Some(v) => as_bool(v).ok_or_else(|| {
-                HostError::Config("customHandler.enableForwardingHttpRequest is not a boolean".into())
-            })?,
-        };
+        let forwarding = bool_setting(section, "enableForwardingHttpRequest")?;
+        let proxying = bool_setting(section, "enableProxyingHttpRequest")?;
         let function_timeout = match get_ci(host, "functionTimeout") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => parse_timespan(s)
@@ -136,9 +146,22 @@ impl FunctionApp {
             functions,
             default_executable_path,
             forwarding,
+            proxying,
             working_directory,
             function_timeout,
         })
+    }
+
+    /// How the host hands a call of this HTTP function to the handler, the rule of
+    /// `DefaultHttpWorkerService.InvokeAsync` (2025): only an HTTP-in-and-out function is relayed,
+    /// by the proxy when `enableProxyingHttpRequest` is on, else by forwarding when
+    /// `enableForwardingHttpRequest` is on; everything else goes through the envelope.
+    pub fn http_path(&self, def: &FunctionDef) -> HttpPath {
+        match (def.http_in_and_out, self.proxying, self.forwarding) {
+            (true, true, _) => HttpPath::Proxy,
+            (true, false, true) => HttpPath::Forward,
+            _ => HttpPath::Envelope,
+        }
     }
 
     /// The function with this name, matched case-insensitively like the host's lookups.
@@ -304,6 +327,14 @@ fn parse_timespan(s: &str) -> Option<Option<Duration>> {
     let secs: f64 = sec.parse().ok()?;
     let total = days * 86_400 + h.parse::<u64>().ok()? * 3600 + m.parse::<u64>().ok()? * 60;
     Some(Some(Duration::from_secs(total) + Duration::from_secs_f64(secs)))
+}
+
+/// A boolean `customHandler` key (default false); anything but a boolean is a config error.
+fn bool_setting(section: &Map<String, Value>, key: &str) -> Result<bool, HostError> {
+    match get_ci(section, key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(v) => as_bool(v).ok_or_else(|| HostError::Config(format!("customHandler.{key} is not a boolean"))),
+    }
 }
 
 /// A value .NET binds to bool: JSON booleans and the strings "true"/"false" in any case.

@@ -1,14 +1,16 @@
 //! Invocations as the host sends them, and the host's judgement of the handler's replies.
 //!
-//! Three paths, as in `DefaultHttpWorkerService`:
+//! The paths, as in `DefaultHttpWorkerService.InvokeAsync`:
 //! - timer (and any non-forwarded function): a chunked JSON envelope `{"Data","Metadata"}` POSTed
 //!   to `/<FunctionName>`; the reply must be 2xx, `application/json` or `text/json`, a JSON object
 //!   (keys matched case-insensitively). An empty or `null` reply is not an error in the host: it
 //!   never completes the invocation, which the emulator reports as [`Outcome::WouldHang`].
-//! - forwarded HTTP (`enableForwardingHttpRequest` and one httpTrigger in + one http out): the
-//!   caller's request is copied to the handler at its original path and the reply is relayed as is.
-//! - HTTP envelope (forwarding off): the request becomes `Data.req`, and `Outputs.res` becomes the
-//!   caller's response; anything the host cannot use gives the caller a 500.
+//! - proxied or forwarded HTTP (one httpTrigger in + one http out, and `enableProxyingHttpRequest`,
+//!   checked first, or `enableForwardingHttpRequest`): the caller's request goes to the handler at
+//!   its original path and the reply is relayed as is ([`crate::relay`]);
+//! - HTTP envelope (neither): the request becomes `Data.req`, and `Outputs.res` becomes the
+//!   caller's response; anything the host cannot use gives the caller a 500
+//!   ([`crate::http_envelope`]).
 //!
 //! In front of both HTTP paths the host routes `api/<FunctionName>` case-insensitively (404 when
 //! nothing matches, including a disallowed method) and checks the function key (401), so the
@@ -17,11 +19,12 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
 use serde_json::{Map, Value, json};
 
-use crate::app::get_ci;
-use crate::wire::{base64, dotnet_utc, parse_query, rebuild_query};
+use crate::app::{HttpPath, get_ci};
+use crate::http_envelope::dotnet_string;
+use crate::wire::{dotnet_utc, parse_query};
 use crate::{FunctionApp, FunctionDef, HOST_VERSION, HostError, Trigger};
 
 /// Header carrying the host version on every request to the handler.
@@ -78,7 +81,7 @@ pub struct CallerResponse {
 
 impl CallerResponse {
     /// A response the host produces itself (401, 404, 500): empty body.
-    fn from_host(status: u16) -> Self {
+    pub(crate) fn from_host(status: u16) -> Self {
         CallerResponse {
             status,
             headers: vec![("Content-Length".into(), "0".into())],
@@ -142,15 +145,18 @@ pub enum Outcome {
 #[derive(Debug, Clone)]
 pub struct FunctionsHost {
     /// The handler's base URL, e.g. `http://127.0.0.1:PORT`, without a trailing slash.
-    base_url: String,
+    pub(crate) base_url: String,
     /// The indexed app.
     app: FunctionApp,
     /// Keys accepted for `authLevel: function`.
     function_keys: Vec<String>,
     /// Scheme and host callers use (`Host` default and `Data.req.Url`).
-    public_origin: String,
-    /// The host's single HttpClient for the handler.
-    client: reqwest::Client,
+    pub(crate) public_origin: String,
+    /// The host's single HttpClient for the handler (envelopes and forwarding).
+    pub(crate) client: reqwest::Client,
+    /// YARP's client for proxying: never follows redirects, no overall timeout (its
+    /// `ActivityTimeout` of 240 s is an idle limit).
+    pub(crate) proxy_client: reqwest::Client,
 }
 
 impl FunctionsHost {
@@ -170,6 +176,12 @@ impl FunctionsHost {
             .timeout(timeout)
             .build()
             .expect("reqwest client builds");
+        let proxy_client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .read_timeout(Duration::from_secs(240))
+            .build()
+            .expect("reqwest client builds");
         let base_url = handler_base_url.into().trim_end_matches('/').to_string();
         FunctionsHost {
             base_url,
@@ -177,6 +189,7 @@ impl FunctionsHost {
             function_keys,
             public_origin: "http://localhost:7071".into(),
             client,
+            proxy_client,
         }
     }
 
@@ -219,17 +232,17 @@ impl FunctionsHost {
         self.post_envelope(&def.name, &body).await
     }
 
-    /// A caller's request to the app: routing (404), key check (401), then forwarding when the
-    /// app enables it and the function is HTTP-in-and-out, else the envelope path.
+    /// A caller's request to the app: routing (404), key check (401), then the path the host's
+    /// rule picks for the function ([`FunctionApp::http_path`]).
     pub async fn call_http(&self, req: CallerRequest) -> Result<CallerResponse, HostError> {
         let def = match self.admit(&req)? {
             Ok(def) => def,
             Err(rejection) => return Ok(rejection),
         };
-        if self.app.forwarding && def.http_in_and_out {
-            self.forward(def, req).await
-        } else {
-            self.envelope(def, req).await
+        match self.app.http_path(def) {
+            HttpPath::Proxy => self.proxy(def, req).await,
+            HttpPath::Forward => self.forward(def, req).await,
+            HttpPath::Envelope => self.envelope(def, req).await,
         }
     }
 
@@ -298,7 +311,7 @@ impl FunctionsHost {
     }
 
     /// The `Host` the caller addressed: its own header, else the public origin's authority.
-    fn caller_host(&self, req: &CallerRequest) -> String {
+    pub(crate) fn caller_host(&self, req: &CallerRequest) -> String {
         req.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case("host"))
@@ -311,207 +324,8 @@ impl FunctionsHost {
             })
     }
 
-    /// Forwarding (`ProcessHttpInAndOutInvocationRequest` + `ToHttpRequestMessage`).
-    async fn forward(&self, _def: &FunctionDef, req: CallerRequest) -> Result<CallerResponse, HostError> {
-        let (path, query) = split_path(&req.path_and_query)?;
-        let url = format!("{}{}{}", self.base_url, path, rebuild_query(&parse_query(query)));
-        let method = reqwest::Method::from_bytes(req.method.as_bytes())
-            .map_err(|_| HostError::InvalidRequest(format!("bad method '{}'", req.method)))?;
-        let invocation_id = uuid::Uuid::new_v4().to_string();
-        let mut headers = HeaderMap::new();
-        let mut user_agent = Vec::new();
-        let mut content_type = None;
-        let mut has_host = false;
-        for (name, value) in &req.headers {
-            match name.to_ascii_lowercase().as_str() {
-                // Framing and hop-by-hop headers belong to the caller's connection.
-                "content-length" | "transfer-encoding" | "connection" | "keep-alive" | "te" | "upgrade"
-                | "proxy-connection" => {}
-                // A content header: re-added only together with a body.
-                "content-type" => content_type = Some(value.clone()),
-                "user-agent" => user_agent.push(value.clone()),
-                lower => {
-                    has_host |= lower == "host";
-                    headers.append(header_name(name)?, header_value(value)?);
-                }
-            }
-        }
-        if !has_host {
-            headers.insert(reqwest::header::HOST, header_value(&self.caller_host(&req))?);
-        }
-        user_agent.push(format!("Azure-Functions-Host/{HOST_VERSION}"));
-        headers.insert(USER_AGENT, header_value(&user_agent.join(" "))?);
-        headers.append(
-            HeaderName::from_static("x-azure-functions-hostversion"),
-            HeaderValue::from_static(HOST_VERSION),
-        );
-        headers.append(
-            HeaderName::from_static("x-azure-functions-invocationid"),
-            header_value(&invocation_id)?,
-        );
-        let mut request = self.client.request(method, &url).headers(headers);
-        // The body (and its Content-Type/Length) goes only when the caller sent Content-Length > 0.
-        if !req.chunked && !req.body.is_empty() {
-            if let Some(ct) = content_type {
-                request = request.header(CONTENT_TYPE, header_value(&ct)?);
-            }
-            request = request.body(req.body);
-        }
-        let Ok(response) = request.send().await else {
-            return Ok(CallerResponse::from_host(500));
-        };
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        match response.bytes().await {
-            Ok(body) => Ok(CallerResponse {
-                status,
-                headers,
-                body: body.to_vec(),
-            }),
-            Err(_) => Ok(CallerResponse::from_host(500)),
-        }
-    }
-
-    /// The HTTP envelope (`GetRequestAsJObject` + HTTP trigger binding data) and the mapping of
-    /// `Outputs.<http output>` to the caller's response.
-    async fn envelope(&self, def: &FunctionDef, req: CallerRequest) -> Result<CallerResponse, HostError> {
-        let (path, query) = split_path(&req.path_and_query)?;
-        let entries = parse_query(query);
-        let body_sent = !req.chunked && !req.body.is_empty();
-
-        // Headers as ASP.NET Core holds them: grouped by name, framing from the actual request.
-        let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
-        let mut add = |name: &str, value: &str| match grouped.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
-            Some((_, values)) => values.push(value.to_string()),
-            None => grouped.push((canonical_header(name), vec![value.to_string()])),
-        };
-        for (name, value) in &req.headers {
-            if !name.eq_ignore_ascii_case("content-length") && !name.eq_ignore_ascii_case("transfer-encoding") {
-                add(name, value);
-            }
-        }
-        if !req.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
-            add("Host", &self.caller_host(&req));
-        }
-        if req.chunked {
-            add("Transfer-Encoding", "chunked");
-        } else if body_sent {
-            add("Content-Length", &req.body.len().to_string());
-        }
-        let content_type = grouped
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-            .map(|(_, v)| v.join(",").to_ascii_lowercase())
-            .unwrap_or_default();
-
-        let scheme = self.public_origin.split_once("://").map_or("http", |(s, _)| s);
-        let mut data_req = Map::new();
-        data_req.insert(
-            "Url".into(),
-            json!(format!(
-                "{scheme}://{}{}{}",
-                self.caller_host(&req),
-                path,
-                raw_query(query)
-            )),
-        );
-        data_req.insert("Method".into(), json!(req.method.to_ascii_uppercase()));
-        data_req.insert(
-            "Query".into(),
-            entries.iter().map(|(k, v)| (k.clone(), json!(v.join(",")))).collect(),
-        );
-        data_req.insert(
-            "Headers".into(),
-            grouped.iter().map(|(k, v)| (k.clone(), json!(v))).collect(),
-        );
-        data_req.insert("Params".into(), json!({}));
-        let keyed = def.auth_level == "function";
-        data_req.insert(
-            "Identities".into(),
-            if keyed { json!([key_identity()]) } else { json!([]) },
-        );
-        if body_sent {
-            // Binary media types arrive as byte[] (base64 in JSON); everything else as a string.
-            let binary = content_type.starts_with("application/octet-stream") || content_type.starts_with("multipart/");
-            let text = if binary {
-                base64(&req.body)
-            } else {
-                String::from_utf8_lossy(&req.body).into_owned()
-            };
-            data_req.insert("Body".into(), json!(text));
-        }
-
-        let mut metadata = Map::new();
-        if body_sent && let Ok(Value::Object(props)) = serde_json::from_slice::<Value>(&req.body) {
-            for (k, v) in props {
-                match v {
-                    Value::Array(_) | Value::Null => {}
-                    Value::Object(_) => {
-                        metadata.insert(k, v);
-                    }
-                    scalar => {
-                        metadata.insert(k, double_encoded(&dotnet_string(&scalar)));
-                    }
-                }
-            }
-        }
-        for (k, values) in &entries {
-            if !k.eq_ignore_ascii_case("code") {
-                metadata.insert(k.clone(), double_encoded(&values.join(",")));
-            }
-        }
-        metadata.insert(
-            "Query".into(),
-            entries
-                .iter()
-                .map(|(k, v)| (k.clone(), json!(v.last().cloned().unwrap_or_default())))
-                .collect(),
-        );
-        metadata.insert(
-            "Headers".into(),
-            grouped.iter().map(|(k, v)| (k.clone(), json!(v.join(",")))).collect(),
-        );
-        metadata.insert("sys".into(), sys(&def.name));
-
-        let mut data = Map::new();
-        data.insert(def.trigger_binding.clone(), Value::Object(data_req));
-        let body = json!({ "Data": data, "Metadata": metadata });
-        let invocation = match self.post_envelope(&def.name, &body).await {
-            Ok(invocation) => invocation,
-            Err(HostError::Unreachable { .. }) => return Ok(CallerResponse::from_host(500)),
-            Err(e) => return Err(e),
-        };
-        match invocation.outcome {
-            Outcome::Succeeded {
-                outputs, return_value, ..
-            } => {
-                let output = def.http_output.as_deref().unwrap_or("res");
-                let res = if output == "$return" {
-                    Some(&return_value)
-                } else {
-                    outputs.as_object().and_then(|o| get_ci(o, output))
-                };
-                Ok(http_output_response(res).unwrap_or_else(|| CallerResponse::from_host(500)))
-            }
-            Outcome::Failed { .. } => Ok(CallerResponse::from_host(500)),
-            Outcome::WouldHang { reason } => Err(HostError::WouldHang {
-                invocation_id: invocation.invocation_id,
-                reason,
-            }),
-        }
-    }
-
     /// POSTs an envelope to `/<FunctionName>`: chunked JSON with the host's headers.
-    async fn post_envelope(&self, function: &str, body: &Value) -> Result<Invocation, HostError> {
+    pub(crate) async fn post_envelope(&self, function: &str, body: &Value) -> Result<Invocation, HostError> {
         let invocation_id = uuid::Uuid::new_v4().to_string();
         let url = format!("{}/{}", self.base_url, function);
         let bytes = Bytes::from(serde_json::to_vec(body).expect("JSON values serialize"));
@@ -620,63 +434,9 @@ pub fn classify(status: reqwest::StatusCode, content_type: Option<&str>, body: &
     }
 }
 
-/// Maps an http output value to the caller's response (`GetHttpOutputBindingResponse`,
-/// `HttpBinding`, `RawScriptResult`); `None` when the host cannot parse it (caller gets 500).
-fn http_output_response(res: Option<&Value>) -> Option<CallerResponse> {
-    let object = match res {
-        // No value for the http output: an empty response object is bound.
-        None | Some(Value::Null) => {
-            let headers = vec![(
-                "Content-Type".to_string(),
-                "application/json; charset=utf-8".to_string(),
-            )];
-            return Some(CallerResponse {
-                status: 200,
-                headers,
-                body: b"{}".to_vec(),
-            });
-        }
-        Some(Value::Object(o)) => o.clone(),
-        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
-            Ok(Value::Object(o)) => o,
-            _ => return None,
-        },
-        Some(_) => return None,
-    };
-    let status_value = get_ci(&object, "statusCode")
-        .filter(|v| !v.is_null())
-        .or_else(|| get_ci(&object, "status"));
-    let status = match status_value {
-        Some(Value::String(s)) => s.trim().parse::<u16>().ok(),
-        Some(Value::Number(n)) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
-        _ => None,
-    }
-    .filter(|s| (100..=999).contains(s))
-    .unwrap_or(200);
-    let mut headers: Vec<(String, String)> = match get_ci(&object, "headers") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Object(h)) => h.iter().map(|(k, v)| (k.clone(), dotnet_string(v))).collect(),
-        Some(_) => return None,
-    };
-    let (body, default_type) = match get_ci(&object, "body") {
-        None | Some(Value::Null) => (Vec::new(), None),
-        Some(Value::String(s)) => (s.clone().into_bytes(), Some("text/plain; charset=utf-8")),
-        Some(v @ (Value::Object(_) | Value::Array(_))) => {
-            let text = serde_json::to_string_pretty(v).expect("JSON values serialize");
-            (text.into_bytes(), Some("application/json; charset=utf-8"))
-        }
-        Some(v) => (dotnet_string(v).into_bytes(), Some("text/plain; charset=utf-8")),
-    };
-    if let Some(default_type) = default_type
-        && !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-    {
-        headers.push(("Content-Type".into(), default_type.into()));
-    }
-    Some(CallerResponse { status, headers, body })
-}
 
 /// `Metadata.sys` (`SystemBindingData`): method name, UTC now with `Z`, a fresh GUID.
-fn sys(function: &str) -> Value {
+pub(crate) fn sys(function: &str) -> Value {
     json!({
         "MethodName": function,
         "UtcNow": dotnet_utc(&chrono::Utc::now()),
@@ -684,48 +444,9 @@ fn sys(function: &str) -> Value {
     })
 }
 
-/// The `WebJobsAuthLevel` identity a function key produces (layout approximated, see README).
-fn key_identity() -> Value {
-    let claim = |kind: &str, value: &str| {
-        json!({
-            "Issuer": "LOCAL AUTHORITY",
-            "OriginalIssuer": "LOCAL AUTHORITY",
-            "Properties": {},
-            "Type": format!("http://schemas.microsoft.com/2017/07/functions/claims/{kind}"),
-            "Value": value,
-            "ValueType": "http://www.w3.org/2001/XMLSchema#string"
-        })
-    };
-    json!({
-        "AuthenticationType": "WebJobsAuthLevel",
-        "IsAuthenticated": true,
-        "Actor": null,
-        "BootstrapContext": null,
-        "Claims": [claim("authlevel", "Function"), claim("invoke", "true"), claim("keyid", "default")],
-        "Label": null,
-        "Name": null,
-        "NameClaimType": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
-        "RoleClaimType": "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"
-    })
-}
-
-/// A scalar as .NET's `ToString()` writes it (`True`/`False` for booleans).
-fn dotnet_string(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        other => other.to_string(),
-    }
-}
-
-/// A string JSON-encoded a second time, as `GetHttpScriptInvocationContextValue` does: `"\"x\""`.
-fn double_encoded(s: &str) -> Value {
-    Value::String(serde_json::to_string(s).expect("strings serialize"))
-}
 
 /// Splits `path_and_query` at `?`; the path must start with `/`.
-fn split_path(path_and_query: &str) -> Result<(&str, &str), HostError> {
+pub(crate) fn split_path(path_and_query: &str) -> Result<(&str, &str), HostError> {
     let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
     if !path.starts_with('/') {
         return Err(HostError::InvalidRequest(format!(
@@ -735,48 +456,13 @@ fn split_path(path_and_query: &str) -> Result<(&str, &str), HostError> {
     Ok((path, query))
 }
 
-/// `Request.QueryString` as received: `?` plus the raw query, or nothing.
-fn raw_query(query: &str) -> String {
-    if query.is_empty() {
-        String::new()
-    } else {
-        format!("?{query}")
-    }
-}
-
-/// Kestrel's canonical casing for well-known headers; other names keep the caller's casing.
-fn canonical_header(name: &str) -> String {
-    const KNOWN: &[&str] = &[
-        "Accept",
-        "Accept-Encoding",
-        "Accept-Language",
-        "Authorization",
-        "Cache-Control",
-        "Connection",
-        "Content-Encoding",
-        "Content-Length",
-        "Content-Type",
-        "Cookie",
-        "Expect",
-        "Host",
-        "Origin",
-        "Referer",
-        "Transfer-Encoding",
-        "User-Agent",
-    ];
-    KNOWN
-        .iter()
-        .find(|k| k.eq_ignore_ascii_case(name))
-        .map_or_else(|| name.to_string(), |k| k.to_string())
-}
-
 /// A header name from the caller, or `InvalidRequest`.
-fn header_name(name: &str) -> Result<HeaderName, HostError> {
+pub(crate) fn header_name(name: &str) -> Result<HeaderName, HostError> {
     HeaderName::from_bytes(name.as_bytes()).map_err(|_| HostError::InvalidRequest(format!("bad header name '{name}'")))
 }
 
 /// A header value from the caller, or `InvalidRequest`.
-fn header_value(value: &str) -> Result<HeaderValue, HostError> {
+pub(crate) fn header_value(value: &str) -> Result<HeaderValue, HostError> {
     HeaderValue::from_str(value).map_err(|_| HostError::InvalidRequest(format!("bad header value '{value}'")))
 }
 
@@ -813,25 +499,5 @@ mod tests {
             classify(StatusCode::OK, Some("application/json"), br#"{"Logs":"x"}"#),
             Outcome::Failed { .. }
         ));
-    }
-
-    #[test]
-    fn http_output_maps_status_body_and_headers() {
-        let r = http_output_response(Some(
-            &json!({"statusCode": "202", "body": "{\"a\":1}", "headers": {"Content-Type": "application/json"}}),
-        ))
-        .unwrap();
-        assert_eq!(
-            (r.status, r.text(), r.header("content-type")),
-            (202, "{\"a\":1}".to_string(), Some("application/json"))
-        );
-        let r = http_output_response(Some(&json!({"Status": 409, "Body": {"a": 1}}))).unwrap();
-        assert_eq!((r.status, r.text()), (409, "{\n  \"a\": 1\n}".to_string()));
-        let r = http_output_response(Some(&json!("{\"status\":\"nope\"}"))).unwrap();
-        assert_eq!((r.status, r.body.len()), (200, 0));
-        let r = http_output_response(None).unwrap();
-        assert_eq!((r.status, r.text()), (200, "{}".to_string()));
-        assert!(http_output_response(Some(&json!(42))).is_none());
-        assert!(http_output_response(Some(&json!({"headers": [1]}))).is_none());
     }
 }

@@ -20,12 +20,14 @@
 
 pub mod app;
 pub mod error;
+mod http_envelope;
 pub mod invoke;
 pub mod process;
+mod relay;
 pub mod timer;
 pub mod wire;
 
-pub use app::{FunctionApp, FunctionDef, Trigger};
+pub use app::{FunctionApp, FunctionDef, HttpPath, Trigger};
 pub use error::HostError;
 pub use invoke::{CallerRequest, CallerResponse, FunctionsHost, Invocation, Outcome};
 pub use process::HandlerProcess;

@@ -254,6 +254,7 @@ async fn values_are_typed_and_dynamic_columns_are_json_text() {
         ("ToolChangedRecently", "bool"),
         ("Alerts", "dynamic"),
         ("LastAlertChange", "datetime"),
+        ("ProviderName", "string"),
     ];
     assert_eq!(columns, expected.map(|(n, t)| (n.to_string(), t.to_string())).to_vec());
     assert_eq!(body["tables"][0]["name"], "PrimaryResult");

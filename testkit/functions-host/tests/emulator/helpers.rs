@@ -166,6 +166,21 @@ pub fn envelope_app() -> FunctionApp {
     app
 }
 
+/// The reference app with `enableProxyingHttpRequest: true` added next to forwarding, as the
+/// repository's own host.json has it.
+pub fn proxy_app() -> FunctionApp {
+    let root = reference_app_root();
+    let host = std::fs::read_to_string(root.join("host.json")).unwrap();
+    let host = host.replace(
+        "\"enableForwardingHttpRequest\": true",
+        "\"enableForwardingHttpRequest\": true, \"enableProxyingHttpRequest\": true",
+    );
+    std::fs::write(root.join("host.json"), host).unwrap();
+    let app = FunctionApp::load(&root, &settings()).unwrap();
+    assert!(app.proxying && app.forwarding, "fixture edit must turn proxying on");
+    app
+}
+
 /// Reads a reference JSON file.
 pub fn reference_json(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(Path::new(REFERENCE).join(name)).unwrap()).unwrap()

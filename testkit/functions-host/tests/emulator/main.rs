@@ -8,4 +8,5 @@ mod envelope;
 mod helpers;
 mod http;
 mod process;
+mod proxy;
 mod timer;

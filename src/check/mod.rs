@@ -1,0 +1,459 @@
+//! `handler check`: the preflight a deployer runs before turning `SYNC_DRY_RUN` off. Against the
+//! configured workspace, in order: the settings; the credential this process would use; a token
+//! for each audience; reading incidents (`GET …/incidents?$top=1`), which also shows whether the
+//! Sentinel API accepts `SENTINEL_API_VERSION`; the real candidate query; and a reconciliation with
+//! dry run forced on, whatever `SYNC_DRY_RUN` says, so nothing is written. Every failure names the
+//! role or setting to fix ([`hints`]). A step that needs a failed one is skipped.
+//!
+//! The candidate query runs twice: once as the access probe (its error is the service's own),
+//! once inside the dry run.
+
+mod hints;
+mod report;
+
+use std::{sync::Arc, time::Duration};
+
+use azure_core::credentials::TokenCredential;
+use serde_json::json;
+
+pub use hints::Principal;
+pub use report::{
+    API_VERSION, ARM_TOKEN, CREDENTIAL, DRY_RUN, INCIDENTS, LOGS_TOKEN, QUERY, Report, SETTINGS, STEPS, Status, Step,
+};
+
+use crate::{
+    azure::{identity, identity::CredentialKind, incidents::IncidentsClient, logs::LogsClient},
+    config::{self, Config, ConfigError},
+    engine::{Action, RunSummary, candidates_from},
+    queries,
+};
+
+/// Most incidents the dry-run step names (the JSON's `data` holds the whole run summary).
+pub const MAX_LISTED: usize = 20;
+/// Longest wait for one token (the managed identity credential gives up within 15 s itself).
+const TOKEN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs the preflight against the workspace the process environment's settings name.
+pub async fn run() -> Report {
+    let set: Vec<&str> = config::SETTINGS
+        .iter()
+        .copied()
+        .filter(|s| std::env::var(s).is_ok_and(|v| !v.trim().is_empty()))
+        .collect();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => return Report::new(None, vec![settings_failed(&e)]),
+    };
+    let workspace = Some(hints::workspace_rid(&config));
+    let mut steps = vec![settings_ok(&config, &set)];
+    let client_id = config.client_id.as_deref();
+    let (credential, kind) = match identity::credential(client_id) {
+        Ok(c) => c,
+        Err(e) => {
+            steps.push(Step::fail(
+                CREDENTIAL,
+                "no credential",
+                format!("{e}: {}", hints::token_fix(identity_kind(), client_id)),
+            ));
+            return Report::new(workspace, steps);
+        }
+    };
+    let (arm, arm_principal) = token(ARM_TOKEN, &credential, config.cloud.arm_scope(), kind, client_id).await;
+    let (logs, logs_principal) = token(
+        LOGS_TOKEN,
+        &credential,
+        config.cloud.log_analytics_scope(),
+        kind,
+        client_id,
+    )
+    .await;
+    let principal = arm_principal.or(logs_principal);
+    let mut credential_step = Step::ok(CREDENTIAL, hints::credential_words(kind, client_id)).with_data(json!({
+        "kind": match (kind, client_id) {
+            (CredentialKind::ManagedIdentity, None) => "managed-identity-system-assigned",
+            (CredentialKind::ManagedIdentity, Some(_)) => "managed-identity-user-assigned",
+            (CredentialKind::DeveloperTools, _) => "developer-tools",
+        },
+        "principal": principal,
+    }));
+    if let Some(p) = principal.as_ref().and_then(Principal::describe) {
+        credential_step = credential_step.note(format!("signed in as {p}"));
+    }
+    if kind == CredentialKind::DeveloperTools && client_id.is_some() {
+        credential_step =
+            credential_step.note("AZURE_CLIENT_ID is used only with a managed identity; it is ignored here");
+    }
+    let (arm_ok, logs_ok) = (arm.status == Status::Ok, logs.status == Status::Ok);
+    steps.extend([credential_step, arm, logs]);
+    let who = hints::Grantee {
+        principal: principal.as_ref(),
+        kind,
+        client_id,
+    };
+
+    if arm_ok {
+        steps.extend(incidents(&config, credential.clone(), who).await);
+    } else {
+        steps.push(Step::skipped(INCIDENTS, "not run: needs a Resource Manager token"));
+        steps.push(Step::skipped(API_VERSION, "not run: needs a Resource Manager token"));
+    }
+    if logs_ok {
+        steps.push(query(&config, credential, who).await);
+    } else {
+        steps.push(Step::skipped(QUERY, "not run: needs a Log Analytics token"));
+    }
+    let ready = [INCIDENTS, QUERY]
+        .iter()
+        .all(|n| steps.iter().any(|s| s.name == *n && s.status == Status::Ok));
+    steps.push(if ready {
+        dry_run(&config).await
+    } else {
+        Step::skipped(DRY_RUN, "not run: needs reading incidents and the candidate query")
+    });
+    Report::new(workspace, steps)
+}
+
+/// The kind `identity::credential` picks, for a message when it fails.
+fn identity_kind() -> CredentialKind {
+    if std::env::var_os("IDENTITY_ENDPOINT").is_some_and(|v| !v.is_empty()) {
+        CredentialKind::ManagedIdentity
+    } else {
+        CredentialKind::DeveloperTools
+    }
+}
+
+fn settings_failed(error: &ConfigError) -> Step {
+    let names: Vec<&str> = error.0.iter().map(|e| e.setting).collect();
+    let mut step = Step::fail(
+        SETTINGS,
+        format!("{} missing or invalid: {}", error.0.len(), names.join(", ")),
+        "set them in the app settings (or this shell's environment) and run check again",
+    )
+    .with_data(json!({
+        "problems": error.0.iter().map(|e| json!({ "setting": e.setting, "problem": e.problem })).collect::<Vec<_>>(),
+    }));
+    for problem in &error.0 {
+        step = step.note(format!("{}: {}", problem.setting, problem.problem));
+    }
+    step
+}
+
+fn settings_ok(config: &Config, set: &[&str]) -> Step {
+    Step::ok(
+        SETTINGS,
+        format!(
+            "{} read ({} set, the others default), dry run {}",
+            config::SETTINGS.len(),
+            set.len(),
+            if config.dry_run { "on" } else { "off" }
+        ),
+    )
+    .note(if config.dry_run {
+        "SYNC_DRY_RUN=true: the timer and the webhook decide and write nothing"
+    } else {
+        "SYNC_DRY_RUN is off: the timer and the webhook write (this check never does)"
+    })
+    .with_data(json!({
+        "set": set,
+        "dryRun": config.dry_run,
+        "cloud": config.cloud.name(),
+        "apiVersion": config.api_version,
+        "lookbackDays": config.lookback_days,
+        "skipOwned": config.skip_owned,
+        "runBudgetSeconds": config.run_budget_seconds,
+    }))
+}
+
+/// A token for `scope`; the principal its claims name, when it is a JWT.
+async fn token(
+    name: &'static str,
+    credential: &Arc<dyn TokenCredential>,
+    scope: &str,
+    kind: CredentialKind,
+    client_id: Option<&str>,
+) -> (Step, Option<Principal>) {
+    let error = match tokio::time::timeout(TOKEN_TIMEOUT, credential.get_token(&[scope], None)).await {
+        Ok(Ok(token)) => {
+            let expires = token.expires_on.unix_timestamp();
+            let minutes = (expires - chrono::Utc::now().timestamp()) / 60;
+            let principal = Principal::from_token(token.token.secret());
+            let step =
+                Step::ok(name, format!("token for {scope}, valid for {minutes} more minutes")).with_data(json!({
+                    "scope": scope,
+                    "expiresOn": chrono::DateTime::from_timestamp(expires, 0).map(|t| t.to_rfc3339()),
+                }));
+            return (step, principal);
+        }
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no token within {} s", TOKEN_TIMEOUT.as_secs()),
+    };
+    let step = Step::fail(name, format!("no token for {scope}"), hints::token_fix(kind, client_id)).note(format!(
+        "the credential said: {}",
+        error.chars().take(400).collect::<String>()
+    ));
+    (step, None)
+}
+
+/// Reads the first incident: the `incidents` and `api-version` steps.
+async fn incidents(config: &Config, credential: Arc<dyn TokenCredential>, who: hints::Grantee<'_>) -> [Step; 2] {
+    let client = IncidentsClient::new(
+        &config.arm_endpoint,
+        &config.workspace,
+        &config.api_version,
+        credential,
+        config.cloud.arm_scope(),
+    );
+    let version = &config.api_version;
+    match client.first_incident().await {
+        Ok(first) => {
+            let provider = first.as_ref().and_then(|i| i.provider_name().map(str::to_owned));
+            let found = match &first {
+                Some(i) => format!(
+                    "first incident #{} ({})",
+                    i.properties.incident_number.unwrap_or_default(),
+                    provider.as_deref().unwrap_or("provider not given")
+                ),
+                None => "the workspace has no incident yet".into(),
+            };
+            let mut step = Step::ok(INCIDENTS, format!("read the incident list: {found}"))
+                .with_data(json!({ "firstIncidentProvider": provider }));
+            if provider.as_deref().is_some_and(crate::domain::is_xdr_provider) {
+                step = step.note("incidents come from Microsoft XDR: the workspace is in the Defender portal");
+            }
+            step = step.note("writing (Microsoft Sentinel Responder) is not tried: check writes nothing");
+            [
+                step,
+                Step::ok(API_VERSION, format!("{version} accepted by Microsoft.SecurityInsights"))
+                    .with_data(json!({ "apiVersion": version })),
+            ]
+        }
+        Err(e) if hints::is_api_version_error(&e) => [
+            Step::skipped(
+                INCIDENTS,
+                "not known: the API refused SENTINEL_API_VERSION (see api-version)",
+            ),
+            Step::fail(API_VERSION, hints::detail(&e), hints::api_version_fix(&e, version))
+                .note(format!("Sentinel said: {}", hints::service_message(&e))),
+        ],
+        Err(e) => {
+            let message = hints::service_message(&e);
+            let mut step = Step::fail(
+                INCIDENTS,
+                hints::detail(&e),
+                hints::sentinel_fix(&e, config, &who.describe(&message)),
+            )
+            .note(format!("Sentinel said: {message}"));
+            if e.status() == Some(403)
+                && let Some(command) =
+                    who.command(&message, "Microsoft Sentinel Responder", &hints::workspace_rid(config))
+            {
+                step = step.note(command);
+            }
+            [
+                step,
+                Step::skipped(
+                    API_VERSION,
+                    "not known: the incident read failed before the version was checked",
+                ),
+            ]
+        }
+    }
+}
+
+/// Runs the candidate query the timer sends, and reads its answer as the engine does.
+async fn query(config: &Config, credential: Arc<dyn TokenCredential>, who: hints::Grantee<'_>) -> Step {
+    let logs = LogsClient::new(
+        &config.log_analytics_endpoint,
+        &config.workspace_id,
+        credential,
+        config.cloud.log_analytics_scope(),
+    );
+    let text = queries::sync_candidates(
+        config.lookback_days,
+        queries::Partition::WHOLE,
+        config.reopen_on_reactivation,
+    );
+    let started = std::time::Instant::now();
+    let answer = logs.query(&text, Duration::from_secs(config.run_budget_seconds)).await;
+    let ms = started.elapsed().as_millis() as u64;
+    match answer {
+        Ok(None) => Step::ok(
+            QUERY,
+            format!("answered in {ms} ms: the workspace has no data (204), so no candidates"),
+        ),
+        Ok(Some(table)) => {
+            let rows = table.rows.len();
+            match candidates_from(table) {
+                Ok((candidates, bad)) => Step::ok(
+                    QUERY,
+                    format!(
+                        "answered in {ms} ms: {rows} rows, {} candidates{}",
+                        candidates.len(),
+                        if bad.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", {} unreadable", bad.len())
+                        }
+                    ),
+                )
+                .with_data(json!({ "ms": ms, "rows": rows, "candidates": candidates.len(), "unreadable": bad.len() })),
+                Err(e) => Step::fail(
+                    QUERY,
+                    "unexpected answer",
+                    format!(
+                        "the answer lacks the columns this tool reads ({e}); `handler query` prints the query sent"
+                    ),
+                ),
+            }
+        }
+        Err(e) if e.is_result_too_large() => Step::ok(
+            QUERY,
+            format!("answered in {ms} ms, over the result limit of one answer: the timer splits the query into parts"),
+        ),
+        Err(e) => {
+            let message = hints::service_message(&e);
+            let mut step = Step::fail(
+                QUERY,
+                hints::detail(&e),
+                hints::query_fix(&e, config, &who.describe(&message)),
+            )
+            .note(format!("Log Analytics said: {message}"));
+            if e.status() == Some(403)
+                && let Some(command) = who.command(&message, "Log Analytics Reader", &hints::workspace_rid(config))
+            {
+                step = step.note(command);
+            }
+            step
+        }
+    }
+}
+
+/// One reconciliation with dry run forced on: what the timer would do now.
+async fn dry_run(config: &Config) -> Step {
+    let mut config = config.clone();
+    config.dry_run = true;
+    let engine = match crate::build_engine(&config) {
+        Ok(e) => e,
+        Err(e) => return Step::fail(DRY_RUN, "not started", e),
+    };
+    let summary = engine.reconcile(format!("check-{}", uuid::Uuid::new_v4())).await;
+    dry_run_step(&summary, config.lookback_days)
+}
+
+/// The dry run's summary as a step: counts, reasons, and the incidents that would change.
+fn dry_run_step(summary: &RunSummary, lookback_days: u32) -> Step {
+    let detail = format!(
+        "{} candidates (open, a Defender for Cloud alert changed in {lookback_days} days): {} actionable now ({} would close, {} would activate), {} left as they are, {} failed; {} from Microsoft XDR (of those read fresh)",
+        summary.scanned,
+        summary.changed,
+        summary.closed,
+        summary.activated,
+        summary.unchanged,
+        summary.failed,
+        summary.from_xdr
+    );
+    let data = serde_json::to_value(summary).unwrap_or_default();
+    let mut step = match (&summary.error, summary.failed) {
+        (Some(error), _) => Step::fail(DRY_RUN, "run failed", error.clone()),
+        (None, 0) => Step::ok(DRY_RUN, detail),
+        (None, n) => {
+            let first = summary.incidents.iter().find(|r| r.action == Action::Failed);
+            Step::fail(
+                DRY_RUN,
+                detail,
+                format!(
+                    "{n} incidents could not be read or decided; first: {}",
+                    first.map(|r| r.detail.as_str()).unwrap_or("?")
+                ),
+            )
+        }
+    }
+    .with_data(data);
+    if !summary.skipped.is_empty() {
+        let reasons: Vec<String> = summary.skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        step = step.note(format!("left as they are: {}", reasons.join(", ")));
+    }
+    let changing: Vec<_> = summary
+        .incidents
+        .iter()
+        .filter(|r| matches!(r.action, Action::WouldClose | Action::WouldActivate))
+        .collect();
+    for r in changing.iter().take(MAX_LISTED) {
+        let number = r.incident_number.map(|n| format!("#{n} ")).unwrap_or_default();
+        step = step.note(format!(
+            "{:<15}{number}({}) {}",
+            r.action.as_str(),
+            r.incident,
+            r.reason
+        ));
+    }
+    if changing.len() > MAX_LISTED {
+        step = step.note(format!(
+            "… and {} more (--json lists them)",
+            changing.len() - MAX_LISTED
+        ));
+    }
+    if summary.not_reached > 0 {
+        step = step.note(format!(
+            "{} not reached within SYNC_RUN_BUDGET_SECONDS: the timer works through them over several runs",
+            summary.not_reached
+        ));
+    }
+    step
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        domain::IncidentName,
+        engine::{Action, IncidentReport},
+    };
+
+    fn report(name: &str, number: i64, action: Action, reason: &str) -> IncidentReport {
+        let mut r = IncidentReport::new(&IncidentName::parse(name).unwrap(), Some(number));
+        r.action = action;
+        r.reason = reason.into();
+        r
+    }
+
+    #[test]
+    fn the_dry_run_step_counts_and_names_what_would_change() {
+        let mut summary = RunSummary::start("check-1".into(), true, 30);
+        summary.scanned = 4;
+        summary.record(report("a", 1, Action::WouldClose, "alerts-resolved"));
+        summary.record(report("b", 2, Action::WouldActivate, "alerts-in-progress"));
+        summary.record(report("c", 3, Action::Unchanged, "alerts-pending"));
+        let mut xdr = report("d", 4, Action::Unchanged, "alerts-pending");
+        xdr.provider = Some("Microsoft XDR".into());
+        summary.record(xdr);
+        summary.finish();
+        let step = dry_run_step(&summary, 30);
+        assert_eq!(step.status, Status::Ok);
+        assert_eq!(
+            step.detail,
+            "4 candidates (open, a Defender for Cloud alert changed in 30 days): 2 actionable now (1 would close, 1 would activate), 2 left as they are, 0 failed; 1 from Microsoft XDR (of those read fresh)"
+        );
+        assert_eq!(step.notes[0], "left as they are: alerts-pending 2");
+        assert_eq!(step.notes[1], "would-close    #1 (a) alerts-resolved");
+        assert_eq!(step.notes[2], "would-activate #2 (b) alerts-in-progress");
+        assert_eq!(step.data["fromXdr"], 1);
+
+        summary.record(report("e", 5, Action::Failed, "error"));
+        let step = dry_run_step(&summary, 30);
+        assert_eq!(step.status, Status::Fail);
+    }
+
+    #[test]
+    fn missing_settings_are_each_named() {
+        let error = Config::from_lookup(|_| None).unwrap_err();
+        let step = settings_failed(&error);
+        assert_eq!(step.status, Status::Fail);
+        assert_eq!(
+            step.detail,
+            "2 missing or invalid: SENTINEL_WORKSPACE_ID, SENTINEL_WORKSPACE_RESOURCE_ID"
+        );
+        assert!(step.notes[0].starts_with("SENTINEL_WORKSPACE_ID: missing"));
+        assert_eq!(step.data["problems"][1]["setting"], "SENTINEL_WORKSPACE_RESOURCE_ID");
+    }
+}
