@@ -137,7 +137,7 @@ param deployWebhookPlaybook bool = false
 @description('With deployWebhookPlaybook: object id of Microsoft Sentinel\'s service principal in this tenant (az ad sp show --id 98785600-1bb7-4fb9-b9fa-19afe2c8a360 --query id -o tsv), granted Microsoft Sentinel Automation Contributor on this resource group so that automation rules may run the playbook. Empty: not granted by the template (because it is already).')
 param sentinelAutomationPrincipalId string = ''
 
-@description('Deploy the dfc-sentinel-sync workbook into the Sentinel workspace\'s resource group (Microsoft Sentinel, Workbooks): incidents closed and activated, time from the alert change, incidents still waiting and why, failed runs.')
+@description('Deploy the dfc-sentinel-sync workbook into the Sentinel workspace\'s resource group (Microsoft Sentinel, Workbooks): incidents the tool changed, time from the alert change, incidents still waiting and why, failed runs.')
 param deployWorkbook bool = true
 
 @description('Tags applied to every resource.')
