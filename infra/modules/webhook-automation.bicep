@@ -7,7 +7,8 @@
 //     playbooks to Microsoft Sentinel", permissions table); the HTTP action uses the function key.
 //   - Two automation rules (one triggersWhen each: Created, Updated), both for incidents whose alert
 //     product names contain a Defender for Cloud name (the same two names as src/policy.rs) and that
-//     are not Closed (the tool never touches Closed incidents), with one action: RunPlaybook.
+//     are not Closed (the timer reopens a Closed one, SYNC_REOPEN_ON_REACTIVATION), with one
+//     action: RunPlaybook.
 //     Property names and operators: Azure/azure-rest-api-specs, Microsoft.SecurityInsights
 //     stable/2025-09-01/AutomationRules.json. Order 1000, the last: rules that assign owners or
 //     change incidents run first.
