@@ -15,6 +15,12 @@
 //   - Storage Blob Data Owner for the app's identity on the storage account (modules/storage-access.bicep)
 // and, at the Sentinel workspace's scope (possibly another subscription / resource group):
 //   - Microsoft Sentinel Responder + Log Analytics Reader (modules/workspace-access.bicep)
+//   - the workbook (deployWorkbook, default true; modules/workbook.bicep)
+// and, with deployWebhookPlaybook (default false; deploy it once the code is published):
+//   - the webhook playbook, a Logic App posting Sentinel's incident trigger body to SecurityAlertWebhook
+//     with the function host key read at deployment, in this resource group (modules/webhook-playbook.bicep)
+//   - the automation rules that run it and its identity's Microsoft Sentinel Reader role, at the
+//     workspace's scope (modules/webhook-automation.bicep)
 //
 // The hand-written ARM equivalent is azuredeploy.json (Deploy to Azure button); tools/infra/check.py
 // keeps the two in step. Code is published separately: scripts/package, then
@@ -125,6 +131,15 @@ param customRuntimeVersion string = '1.0'
 @description('Optional: resource id of an Azure Monitor action group. Set: two log alerts on Application Insights notify it (a SyncTimer run failed; no SyncTimer run succeeded for an hour). Empty: no alerts.')
 param alertActionGroupResourceId string = ''
 
+@description('Deploy the webhook path: a playbook (Logic App) that posts every open Defender for Cloud incident Sentinel creates or updates to SecurityAlertWebhook, with the automation rules that run it. Deploy it once the code is published: the playbook reads the function host key at deployment (docs/deploy.md, step 3).')
+param deployWebhookPlaybook bool = false
+
+@description('With deployWebhookPlaybook: object id of Microsoft Sentinel\'s service principal in this tenant (az ad sp show --id 98785600-1bb7-4fb9-b9fa-19afe2c8a360 --query id -o tsv), granted Microsoft Sentinel Automation Contributor on this resource group so that automation rules may run the playbook. Empty: not granted by the template (because it is already).')
+param sentinelAutomationPrincipalId string = ''
+
+@description('Deploy the dfc-sentinel-sync workbook into the Sentinel workspace\'s resource group (Microsoft Sentinel, Workbooks): incidents the tool changed, time from the alert change, incidents still waiting and why, failed runs.')
+param deployWorkbook bool = true
+
 @description('Tags applied to every resource.')
 param tags object = {}
 
@@ -173,6 +188,10 @@ var packageBlobName = 'dfc-sentinel-sync.zip'
 var deployAlerts = !empty(alertActionGroupResourceId)
 var alertRunFailedQuery = 'requests | where name == "SyncTimer" and success == false'
 var alertNoSuccessQuery = 'requests | where name == "SyncTimer" and success == true'
+
+// Webhook playbook (only with deployWebhookPlaybook).
+var playbookName = 'logic-${appName}-webhook'
+var playbookConnectionName = 'azuresentinel-${appName}'
 
 // --- existing resources -----------------------------------------------------------------------
 
@@ -539,6 +558,45 @@ module workspaceAccess 'modules/workspace-access.bicep' = {
   params: {
     workspaceName: workspaceName
     principalId: principalId
+  }
+}
+
+// --- webhook playbook and automation rules (optional) ------------------------------------------
+
+module webhookPlaybook 'modules/webhook-playbook.bicep' = if (deployWebhookPlaybook) {
+  name: 'webhook-playbook-${uniqueString(functionApp.id)}'
+  params: {
+    location: location
+    tags: tags
+    playbookName: playbookName
+    connectionName: playbookConnectionName
+    functionAppName: functionApp.name
+    sentinelAutomationPrincipalId: sentinelAutomationPrincipalId
+  }
+}
+
+module webhookAutomation 'modules/webhook-automation.bicep' = if (deployWebhookPlaybook) {
+  name: 'webhook-automation-${uniqueString(functionApp.id)}'
+  scope: resourceGroup(workspaceSubscriptionId, workspaceResourceGroupName)
+  params: {
+    workspaceName: workspaceName
+    playbookResourceId: webhookPlaybook.outputs.playbookResourceId
+    principalId: webhookPlaybook.outputs.playbookPrincipalId
+    appName: appName
+  }
+}
+
+// --- workbook (optional, default on) -----------------------------------------------------------
+
+module workbook 'modules/workbook.bicep' = if (deployWorkbook) {
+  name: 'workbook-${uniqueString(functionApp.id)}'
+  scope: resourceGroup(workspaceSubscriptionId, workspaceResourceGroupName)
+  params: {
+    workspaceName: workspaceName
+    appInsightsResourceId: appInsights.id
+    appName: appName
+    location: location
+    tags: tags
   }
 }
 

@@ -116,6 +116,37 @@ fn the_infra_templates_pass_the_offline_checks() {
         "ok: Bicep deployAlerts = !empty(alertActionGroupResourceId)",
         "ok: Bicep alert run-failed: only with an action group, on appInsights.id, same as ARM",
         "ok: Bicep alert no-success: only with an action group, on appInsights.id, same as ARM",
+        // The webhook path.
+        "ok: modules/webhook-playbook.bicep parses",
+        "ok: modules/webhook-automation.bicep parses",
+        "ok: playbook definition: one trigger, Microsoft Sentinel incident (ApiConnectionWebhook /incident-creation",
+        "ok: playbook definition: one action, HTTP POST @triggerBody() to @parameters('webhookUrl') with x-functions-key",
+        "ok: playbook definition: functionKey is a SecureString without default, the HTTP action's inputs are secured",
+        "ok: SecurityAlertWebhook/function.json: HTTP POST with authLevel function",
+        "ok: ARM webhook: without deployWebhookPlaybook no playbook, no automation rule",
+        "ok: ARM webhook: with deployWebhookPlaybook, the playbook in the app's resource group, the automation rules at the workspace's",
+        "ok: ARM webhook: the automation deployment follows the playbook deployment, which follows the function app",
+        "ok: ARM webhook playbook: Microsoft Sentinel connection (azuresentinel) authenticated by the Logic App's managed identity",
+        "ok: ARM webhook playbook: the workflow definition is infra/playbook/webhook-playbook.definition.json",
+        "ok: ARM webhook playbook: posts to https://<function app host>/api/SecurityAlertWebhook with the function host key read by listKeys",
+        "ok: ARM webhook playbook: Microsoft Sentinel Automation Contributor on the playbook's resource group",
+        "ok: ARM webhook automation: Microsoft Sentinel Reader on the workspace for the playbook's identity",
+        "ok: ARM webhook automation: two enabled rules on incidents Created and Updated",
+        "ok: Bicep webhook: the playbook (app's resource group) and automation (workspace's resource group) modules only with deployWebhookPlaybook",
+        "ok: Bicep webhook playbook: azuresentinel connection (parameterValueType Alternative)",
+        "ok: Bicep webhook playbook: webhookUrl https://<functionApp.properties.defaultHostName>/api/SecurityAlertWebhook",
+        "ok: Bicep webhook playbook: Automation Contributor on the resource group, only when sentinelAutomationPrincipalId is set",
+        "ok: Bicep webhook automation: Microsoft Sentinel Reader for principalId on the workspace",
+        "ok: Bicep webhook automation: rules Created and Updated on the workspace, with the same triggering logic, order and action as ARM",
+        // The workbook.
+        "ok: modules/workbook.bicep parses",
+        "ok: workbook: its 5 queries are exactly the texts of infra/workbook/queries/*.kql, each file used once",
+        "ok: workbook: each query runs against the Sentinel workspace or Application Insights",
+        "ok: workbook: the tool-changes block of changes-per-day.kql and change-delay.kql is the same text",
+        "ok: ARM workbook: deployed by default, not with deployWorkbook=false, in the workspace's subscription and resource group",
+        "ok: ARM workbook: kind shared, category sentinel, sourceId the workspace",
+        "ok: Bicep workbook: the module only with deployWorkbook, at the workspace's resource group",
+        "ok: Bicep workbook: loads infra/workbook/dfc-sync.workbook.json",
     ] {
         assert!(out.contains(line), "missing {line:?} in\n{out}");
     }
@@ -367,6 +398,186 @@ fn an_alert_schedule_or_query_that_drifts_between_the_templates_is_reported() {
             "FAIL: Bicep alert run-failed: only with an action group, on appInsights.id, same as ARM: evaluationFrequency PT1H (want PT5M)",
             "FAIL: same literal variables",
             "FAIL: ARM alert no-success",
+        ],
+    );
+}
+
+#[test]
+fn a_playbook_trigger_other_than_the_sentinel_incident_trigger_is_reported() {
+    let s = Scratch::new();
+    s.edit(
+        "playbook/webhook-playbook.definition.json",
+        "\"path\": \"/incident-creation\"",
+        "\"path\": \"/alert-creation\"",
+    );
+    assert_fails(
+        &s,
+        &[
+            "FAIL: playbook definition: one trigger, Microsoft Sentinel incident",
+            // The ARM copy is now another definition than the file.
+            "FAIL: ARM webhook playbook: the workflow definition is infra/playbook/webhook-playbook.definition.json",
+        ],
+    );
+}
+
+#[test]
+fn an_arm_playbook_definition_that_drifts_from_the_file_is_reported() {
+    let s = Scratch::new();
+    s.edit(
+        "azuredeploy.json",
+        "\"x-functions-key\": \"@parameters('functionKey')\"",
+        "\"x-functions-key\": \"pasted-by-hand\"",
+    );
+    assert_fails(
+        &s,
+        &["FAIL: ARM webhook playbook: the workflow definition is infra/playbook/webhook-playbook.definition.json"],
+    );
+}
+
+#[test]
+fn a_function_key_visible_in_run_history_or_pasted_is_reported() {
+    let s = Scratch::new();
+    // Inputs (the header with the key) no longer secured in run history.
+    s.edit(
+        "playbook/webhook-playbook.definition.json",
+        "\"properties\": [\n            \"inputs\"\n          ]",
+        "\"properties\": [\n            \"outputs\"\n          ]",
+    );
+    // A key pasted into the ARM template instead of listKeys; the Bicep reads a function's keys,
+    // which exist only after the code is published.
+    s.edit(
+        "azuredeploy.json",
+        "\"value\": \"[listKeys(format('{0}/host/default', resourceId('Microsoft.Web/sites', parameters('functionAppName'))), '2024-04-01').functionKeys.default]\"",
+        "\"value\": \"pasted-key\"",
+    );
+    s.edit(
+        "modules/webhook-playbook.bicep",
+        "'${functionApp.id}/host/default'",
+        "'${functionApp.id}/functions/SecurityAlertWebhook'",
+    );
+    assert_fails(
+        &s,
+        &[
+            "FAIL: playbook definition: functionKey is a SecureString without default, the HTTP action's inputs are secured",
+            "FAIL: ARM webhook playbook: posts to https://<function app host>/api/SecurityAlertWebhook with the function host key read by listKeys",
+            "FAIL: Bicep webhook playbook: webhookUrl https://<functionApp.properties.defaultHostName>/api/SecurityAlertWebhook, functionKey listKeys",
+        ],
+    );
+}
+
+#[test]
+fn a_missing_or_wrong_automation_contributor_role_is_reported() {
+    let s = Scratch::new();
+    // ARM grants Reader (acdd72a7-…) instead of Microsoft Sentinel Automation Contributor.
+    s.edit(
+        "azuredeploy.json",
+        "\"automationContributorRoleId\": \"f4c81013-99ee-4d62-a7ee-b3f1f648599a\"",
+        "\"automationContributorRoleId\": \"acdd72a7-3385-48ef-bd42-f606fba81ae7\"",
+    );
+    // The Bicep grants it even without a principal.
+    s.edit("modules/webhook-playbook.bicep", "= if (grantAutomationRole) {", "= {");
+    assert_fails(
+        &s,
+        &[
+            "FAIL: same role-definition GUIDs",
+            "FAIL: ARM webhook playbook: Microsoft Sentinel Automation Contributor on the playbook's resource group",
+            "FAIL: Bicep webhook playbook: Automation Contributor on the resource group, only when sentinelAutomationPrincipalId is set",
+        ],
+    );
+}
+
+#[test]
+fn automation_rules_that_miss_created_or_other_products_are_reported() {
+    let s = Scratch::new();
+    s.edit(
+        "azuredeploy.json",
+        "\"triggersWhen\": \"Created\"",
+        "\"triggersWhen\": \"Updated\"",
+    );
+    s.edit(
+        "modules/webhook-automation.bicep",
+        "  'Microsoft Defender for Cloud'\n]",
+        "  'Microsoft Defender for Endpoint'\n]",
+    );
+    assert_fails(
+        &s,
+        &[
+            "FAIL: ARM webhook automation: two enabled rules on incidents Created and Updated",
+            "triggersWhen ['Updated', 'Updated']",
+            "FAIL: Bicep webhook automation: rules Created and Updated on the workspace, with the same triggering logic",
+            "Microsoft Defender for Endpoint",
+        ],
+    );
+}
+
+#[test]
+fn a_webhook_switch_that_differs_between_the_templates_is_reported() {
+    let s = Scratch::new();
+    s.edit(
+        "azuredeploy.json",
+        "\"deployWebhookPlaybook\": {\n      \"type\": \"bool\",\n      \"defaultValue\": false,",
+        "\"deployWebhookPlaybook\": {\n      \"type\": \"bool\",\n      \"defaultValue\": true,",
+    );
+    s.edit(
+        "main.bicep",
+        "module webhookAutomation 'modules/webhook-automation.bicep' = if (deployWebhookPlaybook) {",
+        "module webhookAutomation 'modules/webhook-automation.bicep' = {",
+    );
+    assert_fails(
+        &s,
+        &[
+            "FAIL: parameter deployWebhookPlaybook: same default",
+            "FAIL: ARM webhook: without deployWebhookPlaybook no playbook, no automation rule",
+            "FAIL: Bicep webhook: the playbook (app's resource group) and automation (workspace's resource group) modules only with deployWebhookPlaybook",
+        ],
+    );
+}
+
+#[test]
+fn a_workbook_query_edited_only_in_its_kql_file_is_reported() {
+    let s = Scratch::new();
+    s.edit(
+        "workbook/queries/runs-per-day.kql",
+        "bin(timestamp, 1d)",
+        "bin(timestamp, 1h)",
+    );
+    s.edit(
+        "workbook/queries/change-delay.kql",
+        "TimeGenerated - LastModifiedTime < 1h",
+        "TimeGenerated - LastModifiedTime < 2h",
+    );
+    assert_fails(
+        &s,
+        &[
+            "FAIL: workbook: its 5 queries are exactly the texts of infra/workbook/queries/*.kql",
+            "item 'query - runs-per-day': its query is not the text of workbook/queries/runs-per-day.kql",
+            "FAIL: workbook: the tool-changes block of changes-per-day.kql and change-delay.kql is the same text",
+        ],
+    );
+}
+
+#[test]
+fn a_workbook_outside_the_sentinel_gallery_or_always_deployed_is_reported() {
+    let s = Scratch::new();
+    s.edit(
+        "azuredeploy.json",
+        "\"condition\": \"[parameters('deployWorkbook')]\",",
+        "",
+    );
+    s.edit("modules/workbook.bicep", "category: 'sentinel'", "category: 'workbook'");
+    // The ARM copy of the workbook drifts from the file.
+    s.edit(
+        "azuredeploy.json",
+        "\"json\": \"# dfc-sentinel-sync\\n",
+        "\"json\": \"# dfc sync\\n",
+    );
+    assert_fails(
+        &s,
+        &[
+            "FAIL: ARM workbook: deployed by default, not with deployWorkbook=false",
+            "FAIL: Bicep workbook: loads infra/workbook/dfc-sync.workbook.json",
+            "FAIL: ARM workbook: kind shared, category sentinel, sourceId the workspace, guid name, serializedData",
+            "run tools/infra/embed.py",
         ],
     );
 }

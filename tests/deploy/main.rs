@@ -1,11 +1,13 @@
 //! Deployment tests: the packaged publish tree (`scripts/package`), the infra templates, and the
-//! offline checks that keep the Bicep, the ARM JSON and the code's configuration contract in step.
+//! offline checks that keep the Bicep, the ARM JSON and the code's configuration contract in step,
+//! and the workbook's queries checked by Kusto.Language (`infra_workbook`).
 //!
 //! The packaged-tree tests need `DFC_PACKAGE_DIR` pointing at the tree `scripts/package` built (a
 //! musl release build takes minutes, so the tests do not build it themselves); they fail with a
 //! message saying so when it is unset or missing. The infra tests need the pinned Bicep parser in
-//! `.oracles/venv` (`scripts/install-test-tools`).
+//! `.oracles/venv`, the workbook's Kusto.Language in `.oracles/node` (`scripts/install-test-tools`).
 
 mod elf;
 mod infra;
+mod infra_workbook;
 mod package;

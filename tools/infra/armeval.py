@@ -2,17 +2,22 @@
 
 It evaluates a template's top-level resources for given parameter values (defaults filled in), so
 the offline checks can assert what each hosting plan and each optional feature actually deploys:
-conditions, SKUs, app settings, alert rules. It is not ARM: `reference()` returns a placeholder
-(`Ref`), `uniqueString()`/`guid()` are stable hashes but not Azure's, and nested deployments'
-inner templates are not evaluated. An unknown function is an error, never a silent guess.
+conditions, SKUs, app settings, alert rules. `evaluate_nested()` also evaluates each nested
+deployment (inner expression scope): its parameters in the outer template, then its inner
+template's resources and outputs with those values, in the deployment's subscription and resource
+group. It is not ARM: `reference()` and `listKeys()` return placeholders (`Ref`),
+`uniqueString()`/`guid()` are stable hashes but not Azure's, `string()` of an object is compact
+JSON. An unknown function is an error, never a silent guess.
 """
 
 import hashlib
+import json
 import re
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
 RESOURCE_GROUP = "rg-offline"
 LOCATION = "westeurope"
+TENANT = "00000000-0000-0000-0000-0000000000aa"
 
 
 class EvalError(Exception):
@@ -154,8 +159,10 @@ def resource_id(subscription, group, rtype, names):
 
 
 class Template:
-    def __init__(self, template, parameters=None):
+    def __init__(self, template, parameters=None, subscription=SUBSCRIPTION, resource_group=RESOURCE_GROUP):
         self.template = template
+        self.subscription = subscription
+        self.resource_group = resource_group
         self.params = {}
         given = parameters or {}
         unknown = set(given) - set(template.get("parameters", {}))
@@ -252,15 +259,15 @@ class Template:
         return value
 
     def call(self, name, a):
-        rg_id = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}"
+        rg_id = f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
         if name == "parameters":
             return self.parameter(a[0])
         if name == "variables":
             return self.variable(a[0])
         if name == "resourcegroup":
-            return {"id": rg_id, "name": RESOURCE_GROUP, "location": LOCATION}
+            return {"id": rg_id, "name": self.resource_group, "location": LOCATION}
         if name == "subscription":
-            return {"id": f"/subscriptions/{SUBSCRIPTION}", "subscriptionId": SUBSCRIPTION}
+            return {"id": f"/subscriptions/{self.subscription}", "subscriptionId": self.subscription, "tenantId": TENANT}
         if name == "environment":
             return {"name": "AzureCloud", "suffixes": {"storage": "core.windows.net"}}
         if name == "uniquestring":
@@ -304,7 +311,11 @@ class Template:
         if name == "string":
             if isinstance(a[0], bool):
                 return "True" if a[0] else "False"
+            if isinstance(a[0], (dict, list)):
+                return json.dumps(a[0], separators=(",", ":"), ensure_ascii=False, default=str)
             return str(a[0])
+        if name == "replace":
+            return str(a[0]).replace(str(a[1]), str(a[2]))
         if name == "tolower":
             return a[0].lower()
         if name == "null":
@@ -315,15 +326,17 @@ class Template:
             return False
         if name == "reference":
             return Ref(f"reference({a[0]})")
+        if name == "listkeys":
+            return Ref(f"listKeys({a[0]})")
         if name == "resourceid":
             # resourceId([subscriptionId], [resourceGroupName], type, name1, ...)
             i = next(k for k, x in enumerate(a) if isinstance(x, str) and "/" in x and not x.startswith("/"))
             head = a[:i]
-            sub = head[0] if len(head) == 2 else SUBSCRIPTION
-            group = head[-1] if head else RESOURCE_GROUP
+            sub = head[0] if len(head) == 2 else self.subscription
+            group = head[-1] if head else self.resource_group
             return resource_id(sub, group, a[i], a[i + 1:])
         if name == "subscriptionresourceid":
-            return resource_id(SUBSCRIPTION, None, a[0], a[1:])
+            return resource_id(self.subscription, None, a[0], a[1:])
         if name == "extensionresourceid":
             return f"{a[0]}/providers/{a[1]}/" + "/".join(map(str, a[2:]))
         raise EvalError(f"function {name}() is not supported by the offline evaluator")
@@ -345,6 +358,10 @@ class Template:
         return out
 
 
+    def outputs(self):
+        return {name: self.value(o.get("value")) for name, o in self.template.get("outputs", {}).items()}
+
+
 def evaluate(template, parameters=None):
     """Evaluated top-level resources and the parameter values used."""
     t = Template(template, parameters)
@@ -352,3 +369,32 @@ def evaluate(template, parameters=None):
     for name in template.get("parameters", {}):
         t.parameter(name)
     return resources, t.params
+
+
+def evaluate_nested(template, parameters=None):
+    """Every top-level nested deployment, evaluated: a dict with `name`, `deployed`, `subscription`,
+    `resource_group` (where it deploys), `dependsOn`, `parameters` (the values passed in), and the
+    inner template's evaluated `resources` and `outputs`."""
+    outer = Template(template, parameters)
+    out = []
+    for res in template.get("resources", []):
+        if res.get("type") != "Microsoft.Resources/deployments":
+            continue
+        props = res.get("properties", {})
+        if props.get("expressionEvaluationOptions", {}).get("scope") != "inner":
+            raise EvalError(f"deployment {res.get('name')}: only inner-scope nested deployments are evaluated")
+        values = {k: outer.value(v.get("value")) for k, v in props.get("parameters", {}).items()}
+        sub = outer.value(res.get("subscriptionId", outer.subscription))
+        group = outer.value(res.get("resourceGroup", outer.resource_group))
+        inner = Template(props.get("template", {}), values, subscription=sub, resource_group=group)
+        out.append({
+            "name": outer.value(res.get("name")),
+            "deployed": outer.truthy(outer.value(res.get("condition", True))),
+            "subscription": sub,
+            "resource_group": group,
+            "dependsOn": outer.value(res.get("dependsOn", [])),
+            "parameters": values,
+            "resources": inner.resources(),
+            "outputs": inner.outputs(),
+        })
+    return out

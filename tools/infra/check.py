@@ -23,7 +23,8 @@ Checks:
   4. those app settings, minus the platform's own (AzureWebJobsStorage__*, APPLICATIONINSIGHTS_*,
      FUNCTIONS_WORKER_RUNTIME/FUNCTIONS_EXTENSION_VERSION, WEBSITE_RUN_FROM_PACKAGE*), equal
      SETTINGS in src/config.rs (all of them, RUST_LOG included: the template sets it);
-  5. every role assignment is named guid(scope, principalId, roleDefinitionId); the workspace
+  5. every role assignment is named guid(scope, principalId, roleDefinitionId), the principal being
+     the one it grants (a parameter named principalId or ...PrincipalId); the workspace
      module grants Microsoft Sentinel Responder and Log Analytics Reader; the storage account
      refuses shared keys, requires TLS 1.2 and https;
   6. hosting plans: the ARM template is evaluated (armeval.py) for every allowed `hostingPlan`,
@@ -37,7 +38,14 @@ Checks:
      EP1/Y1 settings only off Flex);
   7. alerts: with alertActionGroupResourceId empty no scheduledQueryRules is deployed; with it set,
      two (run-failed, no-success) on the Application Insights resource, wired to the action group,
-     with the expected query, threshold, evaluation frequency and window, in both templates.
+     with the expected query, threshold, evaluation frequency and window, in both templates;
+  8. the webhook path (deployWebhookPlaybook): playbook, API connection, automation rules and their
+     roles, in both templates (tools/infra/webhook.py says what exactly);
+  9. the workbook (deployWorkbook): its queries are exactly infra/workbook/queries/*.kql, and both
+     templates deploy it to the Sentinel gallery of the workspace (tools/infra/workbook.py).
+
+Checks 3 and 5 read the nested deployments' inner templates too; checks 6 to 9 evaluate the ARM
+template (armeval.py), 8 and 9 with its nested deployments.
 """
 
 import argparse
@@ -48,6 +56,9 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True  # no __pycache__ in the repository
 import armeval  # noqa: E402  (tools/infra/armeval.py, next to this file)
+import webhook  # noqa: E402  (tools/infra/webhook.py: check 8)
+import workbook  # noqa: E402  (tools/infra/workbook.py: check 9)
+from bicep_tree import body, op  # noqa: E402
 
 SENTINEL_RESPONDER = "3e150937-b8fe-4cfb-8069-0eaf05ecd056"
 LOG_ANALYTICS_READER = "73c42c96-874c-492b-b04d-ab87d138a893"
@@ -84,6 +95,9 @@ CONSTRAINTS = {"allowed": "allowedValues", "min_value": "minValue", "max_value":
 # Settings in SETTINGS that the template deliberately does not set (none today; RUST_LOG is set).
 NOT_SET_BY_TEMPLATE: set = set()
 GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# A role assignment's principal: a parameter named principalId or <something>PrincipalId.
+PRINCIPAL = re.compile(r"principalId|\w+PrincipalId")
+LOAD_JSON = re.compile(r"loadJsonContent\('([^']+)'\)")
 
 
 class Report:
@@ -172,19 +186,6 @@ def literal(value):
     )
 
 
-def body(res):
-    """A pycep resource's own config (a conditional resource nests it under config.config)."""
-    config = res.get("config", {})
-    return config.get("config", config) if "condition" in config else config
-
-
-def op(node, kind):
-    """The operands of a pycep operator node of that kind, or None."""
-    if isinstance(node, dict) and isinstance(node.get("operator"), dict) and node["operator"].get("type") == kind:
-        return node["operator"]["operands"]
-    return None
-
-
 def has_expression(value):
     if isinstance(value, dict):
         return any(has_expression(v) for v in value.values())
@@ -233,8 +234,10 @@ def full_check(repo, infra, report):
     report.check(b_types == a_types, f"same resource types ({len(b_types)})",
                  f"only in Bicep: {sorted(b_types - a_types)}; only in ARM: {sorted(a_types - b_types)}")
 
-    # Role-definition GUIDs.
-    bicep_text = "\n".join(f.read_text() for f in bicep_files)
+    # Role-definition GUIDs (and any other GUID: both templates must name the same ones). The JSON
+    # files the Bicep loads (loadJsonContent) are part of it, as ARM embeds them.
+    loaded = sorted({(f.parent / m).resolve() for f in bicep_files for m in LOAD_JSON.findall(f.read_text())})
+    bicep_text = "\n".join(f.read_text() for f in bicep_files + [p for p in loaded if p.is_file()])
     arm_text = arm_path.read_text()
     b_guids = {g.lower() for g in GUID.findall(bicep_text)}
     a_guids = {g.lower() for g in GUID.findall(arm_text)}
@@ -262,19 +265,26 @@ def full_check(repo, infra, report):
     report.check(len(ws_dep) == 1 and "subscriptionId" in ws_dep[0] and "resourceGroup" in ws_dep[0],
                  "ARM deploys workspace-access with subscriptionId and resourceGroup of the workspace")
 
-    # Role-assignment names: guid(scope, principalId, roleDefinitionId).
+    # Role-assignment names: guid(scope, principalId, roleDefinitionId), the principal being the
+    # one the assignment grants (a parameter named principalId or ...PrincipalId).
     for f, p in parsed.items():
         for name, res in p.get("resources", {}).items():
             if res["type"] == "Microsoft.Authorization/roleAssignments":
-                fn = res["config"].get("name", {})
+                config = body(res)
+                fn = config.get("name", {})
                 fn = fn.get("function", {}) if isinstance(fn, dict) else {}
                 args = list(fn.get("parameters", {}).values())
-                ok = fn.get("type") == "guid" and len(args) == 3 and "principalId" in json.dumps(args[1])
-                report.check(ok, f"Bicep {f.name}:{name} is named guid(scope, principalId, roleDefinitionId)", json.dumps(fn))
+                principal = config.get("properties", {}).get("principalId")
+                ok = (fn.get("type") == "guid" and len(args) == 3 and isinstance(args[1], str)
+                      and PRINCIPAL.fullmatch(args[1]) is not None and args[1] == principal)
+                report.check(ok, f"Bicep {f.name}:{name} is named guid(scope, principalId, roleDefinitionId)",
+                             f"{json.dumps(fn)}; principalId {principal!r}")
     for res in resources:
         if res.get("type") == "Microsoft.Authorization/roleAssignments":
             n = res.get("name", "")
-            ok = n.startswith("[guid(") and "parameters('principalId')" in n and "RoleId')" in n
+            m = re.fullmatch(r"\[guid\((.+), parameters\('(\w+)'\), variables\('\w+RoleId'\)\)\]", n)
+            ok = (m is not None and PRINCIPAL.fullmatch(m.group(2)) is not None
+                  and res.get("properties", {}).get("principalId") == f"[parameters('{m.group(2)}')]")
             report.check(ok, "ARM role assignment is named guid(scope, principalId, roleDefinitionId)", n)
             report.check(res.get("properties", {}).get("principalType") == "ServicePrincipal",
                          "ARM role assignment sets principalType ServicePrincipal")
@@ -335,6 +345,9 @@ def full_check(repo, infra, report):
     check_arm_scenarios(arm, report)
     check_bicep_hosting(parsed[main], report)
     check_bicep_alerts(parsed[main], arm, report)
+    modules = {f.relative_to(infra).as_posix(): p for f, p in parsed.items()}
+    webhook.check(repo, infra, modules, arm, report, SAMPLE_WORKSPACE)
+    workbook.check(infra, modules, arm, report, SAMPLE_WORKSPACE)
 
 
 def evaluate(arm, report, **params):
