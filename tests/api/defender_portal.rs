@@ -3,21 +3,12 @@
 //! and XDR changing, re-activating and merging incidents itself. The tool must not fight XDR and
 //! must never write after XDR already resolved an incident.
 
-use std::time::Duration;
-
-use azure_sim::{AlertSeed, SimConfig};
+use azure_sim::AlertSeed;
 
 use crate::helpers::*;
 
 const MDE: &str = "Microsoft Defender for Endpoint";
 
-/// Tables that lag the REST API by ten minutes, as a busy workspace's do.
-fn lagging() -> SimConfig {
-    SimConfig {
-        ingestion_delay: Duration::from_secs(600),
-        ..SimConfig::default()
-    }
-}
 
 #[tokio::test]
 async fn every_alert_of_an_xdr_incident_counts_and_the_summary_counts_xdr_incidents() {

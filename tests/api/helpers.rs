@@ -37,6 +37,14 @@ pub fn settings_for(sim: &AzureSim) -> Vec<(String, String)> {
     dfc_sentinel_sync::demo::settings_for(sim, "debug")
 }
 
+/// Tables that lag the REST API by ten minutes, as a busy workspace's do.
+pub fn lagging() -> SimConfig {
+    SimConfig {
+        ingestion_delay: Duration::from_secs(600),
+        ..SimConfig::default()
+    }
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(SimConfig::default(), &[], &[]).await
 }

@@ -2,9 +2,7 @@
 //! applied whose reply was lost, and later transitions of the same incident. Each test drives
 //! the real handler through the host emulator against a simulator behaving like a workspace.
 
-use std::time::Duration;
-
-use azure_sim::{AlertSeed, AnalystEdit, Fault, FaultKind, FaultTarget, SimConfig};
+use azure_sim::{AlertSeed, AnalystEdit, Fault, FaultKind, FaultTarget};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -22,13 +20,6 @@ fn new_dfc_alert() -> AlertSeed {
     }
 }
 
-/// Tables that lag the REST API by ten minutes, as a busy workspace's do.
-fn lagging() -> SimConfig {
-    SimConfig {
-        ingestion_delay: Duration::from_secs(600),
-        ..SimConfig::default()
-    }
-}
 
 fn body(response: &functions_host::CallerResponse) -> Value {
     serde_json::from_slice(&response.body).expect("JSON reply")

@@ -55,14 +55,7 @@ impl FunctionsHost {
         }
         user_agent.push(format!("Azure-Functions-Host/{HOST_VERSION}"));
         headers.insert(USER_AGENT, header_value(&user_agent.join(" "))?);
-        headers.append(
-            HeaderName::from_static("x-azure-functions-hostversion"),
-            HeaderValue::from_static(HOST_VERSION),
-        );
-        headers.append(
-            HeaderName::from_static("x-azure-functions-invocationid"),
-            header_value(&invocation_id)?,
-        );
+        host_headers(&mut headers, &invocation_id)?;
         let mut request = self.client.request(method, &url).headers(headers);
         // The body (and its Content-Type/Length) goes only when the caller sent Content-Length > 0.
         if !req.chunked && !req.body.is_empty() {
@@ -100,18 +93,8 @@ impl FunctionsHost {
         headers.insert("x-forwarded-for", HeaderValue::from_static("127.0.0.1"));
         headers.insert("x-forwarded-proto", header_value(scheme)?);
         headers.insert("x-forwarded-host", header_value(&caller_host)?);
-        headers.append(
-            HeaderName::from_static("x-azure-functions-hostversion"),
-            HeaderValue::from_static(HOST_VERSION),
-        );
-        headers.append(
-            HeaderName::from_static("x-azure-functions-invocationid"),
-            header_value(&invocation_id)?,
-        );
-        headers.append(
-            HeaderName::from_static("x-ms-invocation-id"),
-            header_value(&invocation_id)?,
-        );
+        host_headers(&mut headers, &invocation_id)?;
+        headers.append(HeaderName::from_static("x-ms-invocation-id"), header_value(&invocation_id)?);
         let mut request = self.proxy_client.request(method, &url).headers(headers);
         if req.chunked {
             let body = bytes::Bytes::from(req.body);
@@ -122,6 +105,19 @@ impl FunctionsHost {
         }
         relay(request).await
     }
+}
+
+/// The headers the host adds to every request it relays: its version and the invocation id.
+fn host_headers(headers: &mut HeaderMap, invocation_id: &str) -> Result<(), HostError> {
+    headers.append(
+        HeaderName::from_static("x-azure-functions-hostversion"),
+        HeaderValue::from_static(HOST_VERSION),
+    );
+    headers.append(
+        HeaderName::from_static("x-azure-functions-invocationid"),
+        header_value(invocation_id)?,
+    );
+    Ok(())
 }
 
 /// Sends the request to the handler and hands its reply to the caller as it is.
