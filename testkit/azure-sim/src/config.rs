@@ -26,6 +26,20 @@ pub struct SimConfig {
     /// the `PartialError` (`E_QUERY_RESULT_SET_TOO_LARGE`) the real service sends past its
     /// 500,000-record limit. `None` (the default) never truncates.
     pub query_record_limit: Option<usize>,
+    /// The workspace lives in another Entra tenant than the identity (a customer's, for an MSSP).
+    /// `None` (the default): the identity's own tenant.
+    pub foreign_tenant: Option<ForeignTenant>,
+}
+
+/// A workspace in another tenant: ARM and Log Analytics accept the identity's tokens for it only
+/// when the customer delegated it through Azure Lighthouse (delegated resources are managed with
+/// the managing tenant's own token; no token of the customer's tenant is needed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignTenant {
+    /// The customer's tenant id.
+    pub tenant_id: String,
+    /// Delegated to the identity's principal through Azure Lighthouse.
+    pub delegated: bool,
 }
 
 /// ARM's per-principal token buckets (see `crate::throttle`): one bucket for reads (`GET`) and one
@@ -66,6 +80,7 @@ impl Default for SimConfig {
             latency: Duration::ZERO,
             arm_throttle: None,
             query_record_limit: None,
+            foreign_tenant: None,
         }
     }
 }

@@ -54,13 +54,11 @@ pub(crate) fn token(sim: &Inner, req: &Req) -> Response {
         Audience::LogAnalytics => "la",
     };
     let access_token = format!("sim.{tag}.{}", uuid::Uuid::new_v4().simple());
-    {
-        let mut state = sim.lock();
-        state
-            .tokens
-            .insert(access_token.clone(), IssuedToken { audience, expires_on });
-        *state.token_requests.entry(audience).or_default() += 1;
-    }
+    sim.tokens
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(access_token.clone(), IssuedToken { audience, expires_on });
+    *sim.lock().token_requests.entry(audience).or_default() += 1;
     let client_id = req
         .params
         .get("client_id")
@@ -89,6 +87,9 @@ pub(crate) enum TokenError {
     WrongAudience(Audience),
     /// Past its expiry.
     Expired,
+    /// Issued in the identity's tenant for a workspace of another tenant that did not delegate
+    /// it (Azure Lighthouse): the tenant id the resource belongs to.
+    WrongTenant(String),
 }
 
 /// Checks the request's bearer token against `wanted`.
@@ -97,13 +98,21 @@ pub(crate) fn check(sim: &Inner, req: &Req, wanted: Audience) -> Result<(), Toke
         .bearer()
         .map_err(|()| TokenError::Missing)?
         .ok_or(TokenError::Invalid)?;
-    let state = sim.lock();
-    let issued = state.tokens.get(token).ok_or(TokenError::Invalid)?;
+    let issued = sim
+        .tokens
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(token)
+        .cloned()
+        .ok_or(TokenError::Invalid)?;
     if issued.audience != wanted {
         return Err(TokenError::WrongAudience(issued.audience));
     }
     if issued.expires_on <= chrono::Utc::now().timestamp() {
         return Err(TokenError::Expired);
     }
-    Ok(())
+    match &sim.config.foreign_tenant {
+        Some(t) if !t.delegated => Err(TokenError::WrongTenant(t.tenant_id.clone())),
+        _ => Ok(()),
+    }
 }

@@ -32,11 +32,15 @@ mod state;
 mod tables;
 mod throttle;
 mod timefmt;
+mod workspace;
 
 use std::sync::{Arc, Mutex};
 
 pub use access::Role;
-pub use config::{ArmThrottle, SimConfig, Workspace};
+pub use config::{ArmThrottle, ForeignTenant, SimConfig, Workspace};
+
+/// Tenant id of the simulated identity (and of every workspace without a `foreign_tenant`).
+pub const IDENTITY_TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 pub use fault::{Fault, FaultKind, FaultTarget};
 pub use model::{AlertSeed, AnalystEdit, CommentView, IncidentSeed, IncidentView, Owner, RecordedRequest};
 pub use state::Audience;
@@ -55,28 +59,47 @@ pub struct AzureSim {
 impl AzureSim {
     /// Binds 127.0.0.1:0 and serves all three APIs on that port.
     pub async fn start(config: SimConfig) -> std::io::Result<AzureSim> {
+        let mut fleet = Self::start_fleet(vec![config]).await?;
+        Ok(fleet.remove(0))
+    }
+
+    /// One server (one port, one identity endpoint, one token store) hosting a workspace per
+    /// config, as one principal sees several workspaces: each request reaches the workspace its
+    /// path names. The first config's identity endpoint issues the tokens; a workspace with a
+    /// `foreign_tenant` accepts them only when it is delegated (Azure Lighthouse). Each returned
+    /// handle seeds and inspects its own workspace. Panics on an empty list.
+    pub async fn start_fleet(configs: Vec<SimConfig>) -> std::io::Result<Vec<AzureSim>> {
+        assert!(!configs.is_empty(), "azure-sim: a fleet needs at least one workspace");
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let port = listener.local_addr()?.port();
-        let throttle = config
-            .arm_throttle
-            .as_ref()
-            .map(|t| Mutex::new(throttle::Throttle::new(t, std::time::Instant::now())));
-        let inner = Arc::new(Inner {
-            throttle,
-            config,
-            base_url: format!("http://127.0.0.1:{port}"),
-            identity_header: format!("sim-identity-{}", uuid::Uuid::new_v4().simple()),
-            client_id: "5e29463d-0a3b-4c4f-9a3e-2b6e0c1d8f70".into(),
-            state: Mutex::new(State::default()),
-            throttled: Default::default(),
-        });
-        let app = server::router(inner.clone());
+        let identity_header = format!("sim-identity-{}", uuid::Uuid::new_v4().simple());
+        let tokens = Arc::new(Mutex::new(std::collections::HashMap::new()));
+        let members: Vec<Arc<Inner>> = configs
+            .into_iter()
+            .map(|config| {
+                let throttle = config
+                    .arm_throttle
+                    .as_ref()
+                    .map(|t| Mutex::new(throttle::Throttle::new(t, std::time::Instant::now())));
+                Arc::new(Inner {
+                    throttle,
+                    config,
+                    base_url: format!("http://127.0.0.1:{port}"),
+                    identity_header: identity_header.clone(),
+                    client_id: "5e29463d-0a3b-4c4f-9a3e-2b6e0c1d8f70".into(),
+                    state: Mutex::new(State::default()),
+                    tokens: tokens.clone(),
+                    throttled: Default::default(),
+                })
+            })
+            .collect();
+        let app = server::fleet_router(members.clone());
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "azure-sim server stopped");
             }
         });
-        Ok(AzureSim { inner })
+        Ok(members.into_iter().map(|inner| AzureSim { inner }).collect())
     }
 
     /// `http://127.0.0.1:<port>`: the ARM, Log Analytics and identity base URL.

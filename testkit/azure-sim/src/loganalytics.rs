@@ -96,6 +96,13 @@ pub(crate) fn query(sim: &Inner, req: &Req, partial: Option<&FaultKind>) -> Resp
                 &json!({"error": {"code": "AuthenticationFailed", "message": "Authentication failed. The 'Authorization' header is missing."}}),
             );
         }
+        Err(TokenError::WrongTenant(_)) => {
+            // The documented 403 of the query API (documented-errors/errors.json).
+            return json_response(
+                403,
+                &json!({"error": {"code": "InsufficientAccessError", "message": "The provided credentials have insufficient access to perform the requested operation"}}),
+            );
+        }
         Err(_) => {
             return json_response(
                 403,

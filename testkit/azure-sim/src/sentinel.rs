@@ -94,6 +94,17 @@ pub(crate) fn handle(sim: &Inner, req: &Req) -> Response {
         Err(TokenError::Expired) => {
             return error_response(401, "ExpiredAuthenticationToken", "The access token has expired.");
         }
+        Err(TokenError::WrongTenant(tenant)) => {
+            // ARM's answer to a token of another tenant (no Lighthouse delegation).
+            return error_response(
+                401,
+                "InvalidAuthenticationTokenTenant",
+                &format!(
+                    "The access token is from the wrong issuer 'https://sts.windows.net/{}/'. It must match the tenant 'https://sts.windows.net/{tenant}/' associated with this subscription. Please use the authority (URL) 'https://login.windows.net/{tenant}' to get the token.",
+                    crate::IDENTITY_TENANT
+                ),
+            );
+        }
         Err(TokenError::WrongAudience(_)) => {
             return error_response(
                 401,
@@ -101,6 +112,10 @@ pub(crate) fn handle(sim: &Inner, req: &Req) -> Response {
                 "The access token has been obtained for wrong audience or resource 'https://api.loganalytics.io'. It should exactly match with one of the allowed audiences 'https://management.core.windows.net/','https://management.core.windows.net','https://management.azure.com/','https://management.azure.com'.",
             );
         }
+    }
+    // The workspace resource itself (Microsoft.OperationalInsights, its own API versions).
+    if let Some(response) = crate::workspace::handle(sim, req) {
+        return response;
     }
     let Some(version) = req.params.get("api-version") else {
         return error_response(

@@ -32,6 +32,8 @@ pub(crate) struct Inner {
     pub client_id: String,
     /// Mutable world.
     pub state: Mutex<State>,
+    /// Tokens the identity endpoint issued: shared by every workspace one server hosts.
+    pub tokens: Arc<Mutex<HashMap<String, crate::state::IssuedToken>>>,
     /// ARM buckets, when `config.arm_throttle` is set (own lock: checked before the state lock).
     pub throttle: Option<Mutex<Throttle>>,
     /// Requests refused by the throttling model.
@@ -94,9 +96,38 @@ pub(crate) fn error_response(status: u16, code: &str, message: &str) -> Response
     json_response(status, &json!({"error": {"code": code, "message": message}}))
 }
 
-/// Builds the router serving all three APIs.
-pub(crate) fn router(inner: Arc<Inner>) -> axum::Router {
-    axum::Router::new().fallback(dispatch).with_state(inner)
+/// The router serving all three APIs for one or several workspaces on one server: each request goes to the workspace its
+/// path names (the ARM workspace path, or the Log Analytics workspace id); token requests and
+/// anything else go to the first.
+pub(crate) fn fleet_router(members: Vec<Arc<Inner>>) -> axum::Router {
+    axum::Router::new()
+        .fallback(dispatch_fleet)
+        .with_state(Arc::new(members))
+}
+
+/// The member a path belongs to.
+fn member_for<'a>(members: &'a [Arc<Inner>], path: &str) -> &'a Arc<Inner> {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let found = members.iter().find(|m| {
+        let ws = &m.config.workspace;
+        match segs.as_slice() {
+            ["v1", "workspaces", id, ..] => id.eq_ignore_ascii_case(&ws.workspace_id),
+            [s, sub, r, rg, _, _, _, name, ..]
+                if s.eq_ignore_ascii_case("subscriptions") && r.eq_ignore_ascii_case("resourcegroups") =>
+            {
+                sub.eq_ignore_ascii_case(&ws.subscription_id)
+                    && rg.eq_ignore_ascii_case(&ws.resource_group)
+                    && name.eq_ignore_ascii_case(&ws.workspace_name)
+            }
+            _ => false,
+        }
+    });
+    found.unwrap_or(&members[0])
+}
+
+async fn dispatch_fleet(AxumState(members): AxumState<Arc<Vec<Arc<Inner>>>>, request: Request) -> Response {
+    let member = member_for(&members, request.uri().path()).clone();
+    dispatch(AxumState(member), request).await
 }
 
 /// Which fault target a request belongs to, if any.

@@ -122,7 +122,6 @@ pub(crate) struct State {
     /// Number given to the next incident.
     pub next_number: i64,
     /// Issued tokens by token text.
-    pub tokens: HashMap<String, IssuedToken>,
     /// Successful token requests per audience.
     pub token_requests: HashMap<Audience, usize>,
     /// Requests answered.

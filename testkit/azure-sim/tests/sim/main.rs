@@ -1,5 +1,6 @@
 //! Integration tests of azure-sim over real HTTP: one binary, one module per API, shared helpers.
 
+mod fleet;
 mod helpers;
 mod identity;
 mod query;

@@ -1,0 +1,131 @@
+//! Several workspaces on one server, as one principal sees them: one identity endpoint and token
+//! store, requests routed by the workspace their path names, the workspace resource's
+//! `customerId`, and a workspace of another tenant that accepts the tokens only when delegated
+//! through Azure Lighthouse.
+
+use azure_sim::{AlertSeed, AzureSim, ForeignTenant, IncidentSeed, SimConfig, Workspace};
+
+use crate::helpers::{ARM, LA, TestEnv};
+
+fn second_workspace(foreign_tenant: Option<ForeignTenant>) -> SimConfig {
+    SimConfig {
+        workspace: Workspace {
+            subscription_id: "0f7b9c1e-2d3a-4b5c-8d6e-7f8091a2b3c4".into(),
+            resource_group: "customer-rg".into(),
+            workspace_name: "customer-ws".into(),
+            workspace_id: "3a9e1f52-6c7d-4e8f-9a0b-1c2d3e4f5a6b".into(),
+        },
+        foreign_tenant,
+        ..SimConfig::default()
+    }
+}
+
+async fn fleet(second: SimConfig) -> (TestEnv, TestEnv) {
+    let mut sims = AzureSim::start_fleet(vec![SimConfig::default(), second]).await.unwrap();
+    let b = sims.pop().unwrap();
+    let a = sims.pop().unwrap();
+    assert_eq!(a.base_url(), b.base_url(), "one server");
+    let http = reqwest::Client::new();
+    (
+        TestEnv {
+            sim: a,
+            http: http.clone(),
+        },
+        TestEnv { sim: b, http },
+    )
+}
+
+fn seed(env: &TestEnv) -> String {
+    let alert = env.sim.add_alert(AlertSeed::default());
+    env.sim.add_incident(IncidentSeed {
+        alert_ids: vec![alert],
+        ..IncidentSeed::default()
+    })
+}
+
+#[tokio::test]
+async fn one_token_reaches_each_workspace_and_each_sees_only_its_own_incidents() {
+    let (a, b) = fleet(second_workspace(None)).await;
+    let in_a = seed(&a);
+    let in_b = seed(&b);
+    // Tokens come from the first member's identity endpoint; the second accepts them.
+    let token = a.token(ARM).await;
+    let get = |env: &TestEnv, id: &str| env.http.get(env.incident_url(id)).bearer_auth(token.clone());
+    assert_eq!(b.send(get(&b, &in_b)).await.status, 200);
+    assert_eq!(a.send(get(&a, &in_a)).await.status, 200);
+    assert_eq!(a.send(get(&a, &in_b)).await.status, 404, "an incident of B is not in A");
+    let la = a.token(LA).await;
+    for (env, own) in [(&a, &in_a), (&b, &in_b)] {
+        let answer = env.post_query(&la, &AzureSim::sync_query(7)).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        let rows = crate::helpers::rows_of(&answer.json());
+        let names: Vec<&str> = rows.iter().filter_map(|r| r["IncidentName"].as_str()).collect();
+        assert_eq!(names, [own.as_str()]);
+    }
+    assert_eq!(b.sim.requests().len(), 2, "each member records its own requests");
+}
+
+#[tokio::test]
+async fn the_workspace_resource_gives_its_customer_id() {
+    let (a, b) = fleet(second_workspace(None)).await;
+    for env in [&a, &b] {
+        let ws = env.sim.workspace();
+        let url = format!("{}{}?api-version=2023-09-01", env.sim.base_url(), ws.resource_id());
+        let answer = env.arm_get(&url).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        let body = answer.json();
+        assert_eq!(body["properties"]["customerId"], ws.workspace_id.as_str());
+        assert_eq!(body["id"], ws.resource_id().as_str());
+        let old = env.arm_get(&url.replace("2023-09-01", "2015-03-20")).await;
+        assert_eq!(
+            (old.status, old.json()["error"]["code"].as_str()),
+            (400, Some("InvalidApiVersionParameter"))
+        );
+    }
+    let missing = a
+        .arm_get(&format!(
+            "{}/subscriptions/{}/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/nope?api-version=2023-09-01",
+            a.sim.base_url(),
+            a.sim.workspace().subscription_id
+        ))
+        .await;
+    assert_eq!(missing.status, 404);
+}
+
+#[tokio::test]
+async fn a_workspace_of_another_tenant_accepts_the_tokens_only_when_delegated() {
+    let tenant = "a1b2c3d4-0000-4000-8000-00000000c0de";
+    let (a, b) = fleet(second_workspace(Some(ForeignTenant {
+        tenant_id: tenant.into(),
+        delegated: false,
+    })))
+    .await;
+    let id = seed(&b);
+    let denied = a
+        .send(a.http.get(b.incident_url(&id)).bearer_auth(a.token(ARM).await))
+        .await;
+    assert_eq!(denied.status, 401, "{}", denied.text);
+    let error = &denied.json()["error"];
+    assert_eq!(error["code"], "InvalidAuthenticationTokenTenant");
+    assert!(error["message"].as_str().unwrap().contains(tenant));
+    let query = b.post_query(&a.token(LA).await, &AzureSim::sync_query(7)).await;
+    assert_eq!(
+        (query.status, query.json()["error"]["code"].as_str()),
+        (403, Some("InsufficientAccessError"))
+    );
+
+    let (a, b) = fleet(second_workspace(Some(ForeignTenant {
+        tenant_id: tenant.into(),
+        delegated: true,
+    })))
+    .await;
+    let id = seed(&b);
+    let allowed = a
+        .send(a.http.get(b.incident_url(&id)).bearer_auth(a.token(ARM).await))
+        .await;
+    assert_eq!(
+        allowed.status, 200,
+        "Lighthouse: the managing tenant's token works: {}",
+        allowed.text
+    );
+}
