@@ -2,6 +2,8 @@
 //! state and its alerts. A row the decoder cannot read is that incident's failure, not the
 //! run's: the others are still synced.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -31,8 +33,9 @@ pub struct Candidate {
     pub alerts: Vec<(String, Option<AlertStatus>, Option<String>)>,
     /// The newest alert change inside the window: backlogs are worked through oldest first.
     pub last_alert_change: Option<DateTime<Utc>>,
-    /// The incident's `ProviderName` (`Microsoft XDR` in the Defender portal).
-    pub provider: Option<String>,
+    /// The incident's `ProviderName` (`Microsoft XDR` in the Defender portal). The usual names
+    /// are shared, not allocated per incident: a large answer holds one per row.
+    pub provider: Option<Cow<'static, str>>,
 }
 
 /// A row that could not be read: the incident it names (or the row's position) and why.
@@ -173,8 +176,17 @@ fn candidate(r: &Reader<'_>, c: &Columns<'_>, row: &[Cell]) -> Result<Candidate,
         tool_changed_recently: flag(c.recent)?,
         alerts,
         last_alert_change: r.datetime(row, c.last_change)?,
-        provider: r.string(row, c.provider)?.filter(|p| !p.is_empty()),
+        provider: r.string(row, c.provider)?.filter(|p| !p.is_empty()).map(shared_provider),
     })
+}
+
+/// `provider` as a shared `&'static str` when it is one of the usual names.
+fn shared_provider(provider: String) -> Cow<'static, str> {
+    const USUAL: [&str; 3] = ["Azure Sentinel", "Microsoft XDR", "Microsoft 365 Defender"];
+    match USUAL.iter().find(|u| **u == provider) {
+        Some(u) => Cow::Borrowed(u),
+        None => Cow::Owned(provider),
+    }
 }
 
 #[cfg(test)]

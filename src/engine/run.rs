@@ -186,7 +186,7 @@ impl Engine {
             let mut report = IncidentReport::new(&candidate.name, candidate.number);
             report.status_before = Some(candidate.state.status);
             report.alerts = seen;
-            report.provider = candidate.provider.clone();
+            report.provider = candidate.provider.as_deref().map(str::to_string);
             return report.left(reason);
         }
         self.sync(
