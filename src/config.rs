@@ -414,11 +414,15 @@ fn classification(value: Option<String>, default: Classification) -> Result<Clas
 }
 
 fn boolean(value: Option<String>) -> Result<bool, String> {
-    match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None => Ok(false),
-        Some("true" | "1" | "yes") => Ok(true),
-        Some("false" | "0" | "no") => Ok(false),
-        Some(other) => Err(format!("{other:?} is not true or false")),
+    value.map_or(Ok(false), |v| parse_bool(&v))
+}
+
+/// A boolean setting's value: `true`/`1`/`yes` or `false`/`0`/`no`, any case.
+pub fn parse_bool(value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        other => Err(format!("{other:?} is not true or false")),
     }
 }
 

@@ -394,6 +394,9 @@ impl IncidentArmId {
     }
 }
 
+/// `providerName` of incidents Sentinel's own analytics rules create.
+pub const SENTINEL_PROVIDER_NAME: &str = "Azure Sentinel";
+
 /// `providerName` of incidents that Defender XDR creates and correlates (a workspace onboarded
 /// to the Defender portal): `Microsoft XDR`. Older incidents of such workspaces may still say
 /// `Microsoft 365 Defender`, the product's previous name.

@@ -102,7 +102,7 @@ fn main() -> ExitCode {
                     .or_else(|| std::env::var("SYNC_LOOKBACK_DAYS").ok().and_then(|v| v.parse().ok()))
                     .unwrap_or(dfc_sentinel_sync::config::DEFAULT_LOOKBACK_DAYS);
                 let reopen = std::env::var("SYNC_REOPEN_ON_REACTIVATION")
-                    .is_ok_and(|v| ["true", "1", "yes"].contains(&v.trim().to_ascii_lowercase().as_str()));
+                    .is_ok_and(|v| dfc_sentinel_sync::config::parse_bool(v.trim()) == Ok(true));
                 print!("{}", queries::sync_candidates(days, queries::Partition::WHOLE, reopen));
                 ExitCode::SUCCESS
             }

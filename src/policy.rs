@@ -283,11 +283,9 @@ pub fn decide(incident: &IncidentState, alerts: &[AlertState], options: PolicyOp
     if options.skip_owned && incident.has_owner {
         return Decision::Leave(Reason::Owned);
     }
-    let own_label = match wanted {
-        Decision::Close(_) => LABEL_CLOSED,
-        _ => LABEL_ACTIVATED,
-    };
-    if incident.labels.iter().any(|l| l == own_label) {
+    if let Some(own_label) = label_for(wanted)
+        && incident.labels.iter().any(|l| l == own_label)
+    {
         return Decision::Leave(Reason::RevertedByAnalyst);
     }
     wanted

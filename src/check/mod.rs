@@ -22,7 +22,7 @@ pub use report::{
 };
 
 use crate::{
-    azure::{identity, identity::CredentialKind, incidents::IncidentsClient, logs::LogsClient},
+    azure::{AzureError, identity, identity::CredentialKind, incidents::IncidentsClient, logs::LogsClient},
     config::{self, Config, ConfigError},
     engine::{Action, RunSummary, candidates_from},
     queries,
@@ -236,19 +236,17 @@ async fn incidents(config: &Config, credential: Arc<dyn TokenCredential>, who: h
                 .note(format!("Sentinel said: {}", hints::service_message(&e))),
         ],
         Err(e) => {
-            let message = hints::service_message(&e);
-            let mut step = Step::fail(
+            let step = access_failed(
                 INCIDENTS,
-                hints::detail(&e),
-                hints::sentinel_fix(&e, config, &who.describe(&message)),
-            )
-            .note(format!("Sentinel said: {message}"));
-            if e.status() == Some(403)
-                && let Some(command) =
-                    who.command(&message, "Microsoft Sentinel Responder", &hints::workspace_rid(config))
-            {
-                step = step.note(command);
-            }
+                &e,
+                config,
+                who,
+                Access {
+                    service: "Sentinel",
+                    role: "Microsoft Sentinel Responder",
+                    fix: hints::sentinel_fix,
+                },
+            );
             [
                 step,
                 Step::skipped(
@@ -310,22 +308,39 @@ async fn query(config: &Config, credential: Arc<dyn TokenCredential>, who: hints
             QUERY,
             format!("answered in {ms} ms, over the result limit of one answer: the timer splits the query into parts"),
         ),
-        Err(e) => {
-            let message = hints::service_message(&e);
-            let mut step = Step::fail(
-                QUERY,
-                hints::detail(&e),
-                hints::query_fix(&e, config, &who.describe(&message)),
-            )
-            .note(format!("Log Analytics said: {message}"));
-            if e.status() == Some(403)
-                && let Some(command) = who.command(&message, "Log Analytics Reader", &hints::workspace_rid(config))
-            {
-                step = step.note(command);
-            }
-            step
-        }
+        Err(e) => access_failed(
+            QUERY,
+            &e,
+            config,
+            who,
+            Access {
+                service: "Log Analytics",
+                role: "Log Analytics Reader",
+                fix: hints::query_fix,
+            },
+        ),
     }
+}
+
+/// The service a step reaches, the role that grants it, and the fix for its errors.
+struct Access {
+    service: &'static str,
+    role: &'static str,
+    fix: fn(&AzureError, &Config, &str) -> String,
+}
+
+/// A failed access step: the error, its fix, what the service said and, for a 403, the
+/// command that grants `access.role` on the workspace to the principal.
+fn access_failed(name: &'static str, e: &AzureError, config: &Config, who: hints::Grantee<'_>, access: Access) -> Step {
+    let message = hints::service_message(e);
+    let mut step = Step::fail(name, hints::detail(e), (access.fix)(e, config, &who.describe(&message)))
+        .note(format!("{} said: {message}", access.service));
+    if e.status() == Some(403)
+        && let Some(command) = who.command(&message, access.role, &hints::workspace_rid(config))
+    {
+        step = step.note(command);
+    }
+    step
 }
 
 /// One reconciliation with dry run forced on: what the timer would do now.

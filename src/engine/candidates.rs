@@ -182,8 +182,8 @@ fn candidate(r: &Reader<'_>, c: &Columns<'_>, row: &[Cell]) -> Result<Candidate,
 
 /// `provider` as a shared `&'static str` when it is one of the usual names.
 fn shared_provider(provider: String) -> Cow<'static, str> {
-    const USUAL: [&str; 3] = ["Azure Sentinel", "Microsoft XDR", "Microsoft 365 Defender"];
-    match USUAL.iter().find(|u| **u == provider) {
+    let usual = std::iter::once(&crate::domain::SENTINEL_PROVIDER_NAME).chain(&crate::domain::XDR_PROVIDER_NAMES);
+    match usual.into_iter().find(|u| **u == provider) {
         Some(u) => Cow::Borrowed(u),
         None => Cow::Owned(provider),
     }

@@ -39,8 +39,6 @@ use super::{
 pub(crate) struct Change {
     /// Close (with its classification), Activate or Reopen.
     pub decision: Decision,
-    /// What the decision does.
-    pub transition: Transition,
     /// Status before the change.
     pub previous: IncidentStatus,
     /// The change id, also the audit comment's id.
@@ -61,19 +59,22 @@ impl Change {
         alerts: &[AlertState],
     ) -> Self {
         let version = incident.etag.as_deref().unwrap_or_default();
-        let transition = decision.transition().unwrap_or(Transition::Closed);
         Self {
             decision,
-            transition,
             previous,
-            id: change_id(name, transition, version),
+            id: change_id(name, transition_of(decision), version),
             alerts: alerts.to_vec(),
         }
     }
 
+    /// What the change does.
+    fn transition(&self) -> Transition {
+        transition_of(self.decision)
+    }
+
     /// The incident's status after the change.
     fn target(&self) -> IncidentStatus {
-        self.transition.target()
+        self.transition().target()
     }
 
     /// Whether `incident` is in the state this change produces: the write was applied even if
@@ -82,7 +83,7 @@ impl Change {
         let Some(own) = own_change(incident, state) else {
             return false;
         };
-        own.transition == self.transition
+        own.transition == self.transition()
             && match self.decision {
                 // A close records its classification and its id: only this very write matches.
                 Decision::Close(c) => {
@@ -92,10 +93,15 @@ impl Change {
             }
     }
 
-    /// The body that makes the change on `incident`.
-    fn update(&self, comment: Option<String>) -> Update {
+    /// The write that makes the change. A close writes its classification comment, which
+    /// carries the change id.
+    fn update(&self) -> Update {
         match self.decision {
-            Decision::Close(c) => Update::close(c.classification, comment.unwrap_or_default(), policy::LABEL_CLOSED),
+            Decision::Close(c) => Update::close(
+                c.classification,
+                policy::classification_comment(c, &self.id),
+                policy::LABEL_CLOSED,
+            ),
             Decision::Reopen => Update::reopen(policy::LABEL_REOPENED, policy::LABEL_CLOSED),
             _ => Update::activate(policy::LABEL_ACTIVATED),
         }
@@ -286,11 +292,7 @@ impl Engine {
                 return r;
             }
             let change = Change::new(name, decision, &incident, status, &current_alerts);
-            let comment = match decision {
-                Decision::Close(c) => Some(policy::classification_comment(c, &change.id)),
-                _ => None,
-            };
-            let body = incident.update_body(&change.update(comment));
+            let body = incident.update_body(&change.update());
             self.calls.add("put");
             writes += 1;
             match self.incidents.put(name, &body).await {
@@ -329,7 +331,7 @@ impl Engine {
             Ok(()) => {
                 // Later runs of this process need not check this change's comment again.
                 self.remember_comment(&change.id);
-                self.remember_comment(&format!("{name}/{}", change.transition.as_str()));
+                self.remember_comment(&format!("{name}/{}", change.transition().as_str()));
                 self.remember_comment(&super::run::checked_key(name, change.target()));
             }
             Err(e) => {
@@ -426,7 +428,7 @@ impl Engine {
 /// The report of a change that Sentinel applied.
 fn applied(mut report: IncidentReport, change: &Change, after: IncidentStatus) -> IncidentReport {
     report.status_after = Some(after);
-    report.action = match change.transition {
+    report.action = match change.transition() {
         Transition::Closed => Action::Closed,
         Transition::Activated => Action::Activated,
         Transition::Reopened => Action::Reopened,
@@ -434,6 +436,11 @@ fn applied(mut report: IncidentReport, change: &Change, after: IncidentStatus) -
     report.reason = reason_code(change.decision).into();
     report.detail = decision_detail(change.decision);
     report
+}
+
+/// The transition of a decision that changes the incident (a change is never made of a `Leave`).
+fn transition_of(decision: Decision) -> Transition {
+    decision.transition().unwrap_or(Transition::Closed)
 }
 
 /// The change id (and audit comment id) of `transition` on the incident version `version`.

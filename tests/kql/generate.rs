@@ -45,11 +45,8 @@ impl Rng {
 /// Lookback windows tried, in days.
 pub const LOOKBACKS: [u32; 4] = [1, 7, 30, 90];
 
-/// Ages of seeded rows, in hours. Every one is at least 12 h away from every lookback boundary
-/// (24, 168, 720, 2160 h) so the few milliseconds between the simulator's `now` and the oracle's
-/// cannot move a row across the window edge.
-/// Labels seeded on incidents: this tool's two (the query's repair part matches them with `has`),
-/// a near miss that `has` must tell apart, and plain ones. (A label spelled with other separators,
+/// Labels seeded on incidents: this tool's three (the query matches them exactly, by regex),
+/// a near miss the match must tell apart, and plain ones. (A label spelled with other separators,
 /// such as "dfc sync closed", is left out: Kusto's term matching may count it and duckdb-kql does
 /// not; the engine checks labels exactly over REST, so such a match costs one read and no harm.)
 const LABELS: [&str; 6] = [
@@ -60,6 +57,9 @@ const LABELS: [&str; 6] = [
     "xdfc-sync-closed",
     "label-1",
 ];
+/// Ages of seeded rows, in hours. Every one is at least 12 h away from every lookback boundary
+/// (24, 168, 720, 2160 h) so the few milliseconds between the simulator's `now` and the oracle's
+/// cannot move a row across the window edge.
 const AGES_HOURS: [i64; 12] = [1, 5, 12, 60, 156, 180, 500, 708, 732, 1500, 2148, 9600];
 
 pub const ALERT_STATUSES: [&str; 5] = ["New", "InProgress", "Resolved", "Dismissed", "Unknown"];

@@ -398,3 +398,13 @@ def evaluate_nested(template, parameters=None):
             "outputs": inner.outputs(),
         })
     return out
+
+
+def bracket_strings(node, path="$"):
+    """Paths of the strings in `node` that ARM would evaluate as expressions (they start with
+    '[' but not '[['): a file embedded in a template must hold none."""
+    if isinstance(node, dict):
+        return [p for k, v in node.items() for p in bracket_strings(v, f"{path}.{k}")]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in bracket_strings(v, f"{path}[{i}]")]
+    return [path] if isinstance(node, str) and node.startswith("[") and not node.startswith("[[") else []

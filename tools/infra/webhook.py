@@ -46,15 +46,6 @@ def product_names(repo):
     return set(re.findall(r'"([^"]+)"', m.group(1))) if m else None
 
 
-def bracket_strings(node, path="$"):
-    """Strings that ARM would evaluate as expressions (they start with '[' but not '[[')."""
-    if isinstance(node, dict):
-        return [p for k, v in node.items() for p in bracket_strings(v, f"{path}.{k}")]
-    if isinstance(node, list):
-        return [p for i, v in enumerate(node) for p in bracket_strings(v, f"{path}[{i}]")]
-    return [path] if isinstance(node, str) and node.startswith("[") and not node.startswith("[[") else []
-
-
 def check(repo, infra, modules, arm, report, workspace):
     definition = check_definition(infra, report)
     check_function(repo, report)
@@ -93,7 +84,7 @@ def check_definition(infra, report):
                  and str(params.get("webhookUrl", {}).get("type", "")).lower() == "string" and "$connections" in params,
                  "playbook definition: functionKey is a SecureString without default, the HTTP action's inputs are secured in run history (secureData)",
                  json.dumps({"parameters": params, "runtimeConfiguration": a.get("runtimeConfiguration")}))
-    bad = bracket_strings(d)
+    bad = armeval.bracket_strings(d)
     report.check(not bad, "playbook definition: no string starts with '[' (ARM would evaluate it)", ", ".join(bad))
     return d
 

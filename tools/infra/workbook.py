@@ -56,14 +56,6 @@ def embedded_text(text):
     return text[:-1] if text.endswith("\n") else text
 
 
-def bracket_strings(node, path="$"):
-    if isinstance(node, dict):
-        return [p for k, v in node.items() for p in bracket_strings(v, f"{path}.{k}")]
-    if isinstance(node, list):
-        return [p for i, v in enumerate(node) for p in bracket_strings(v, f"{path}[{i}]")]
-    return [path] if isinstance(node, str) and node.startswith("[") and not node.startswith("[[") else []
-
-
 def check(infra, modules, arm, report, workspace):
     workbook = check_file(infra, report)
     check_arm(arm, workbook, report, workspace)
@@ -79,7 +71,7 @@ def check_file(infra, report):
     params = [p for i in wb.get("items", []) if i.get("type") == 9 for p in i.get("content", {}).get("parameters", [])]
     report.check(wb.get("version") == "Notebook/1.0" and any(p.get("name") == "TimeRange" and p.get("type") == 4 for p in params),
                  "workbook: Notebook/1.0 with a TimeRange parameter", json.dumps(params))
-    bad = bracket_strings(wb)
+    bad = armeval.bracket_strings(wb)
     report.check(not bad, "workbook: no string starts with '[' (ARM would evaluate it)", ", ".join(bad))
     files = kql_files(infra)
     items = query_items(wb)
