@@ -176,7 +176,10 @@ fn candidate(r: &Reader<'_>, c: &Columns<'_>, row: &[Cell]) -> Result<Candidate,
         tool_changed_recently: flag(c.recent)?,
         alerts,
         last_alert_change: r.datetime(row, c.last_change)?,
-        provider: r.string(row, c.provider)?.filter(|p| !p.is_empty()).map(shared_provider),
+        provider: r
+            .string(row, c.provider)?
+            .filter(|p| !p.is_empty())
+            .map(shared_provider),
     })
 }
 

@@ -9,7 +9,6 @@ use crate::helpers::*;
 
 const MDE: &str = "Microsoft Defender for Endpoint";
 
-
 #[tokio::test]
 async fn every_alert_of_an_xdr_incident_counts_and_the_summary_counts_xdr_incidents() {
     let app = spawn_app().await;

@@ -20,7 +20,6 @@ fn new_dfc_alert() -> AlertSeed {
     }
 }
 
-
 fn body(response: &functions_host::CallerResponse) -> Value {
     serde_json::from_slice(&response.body).expect("JSON reply")
 }

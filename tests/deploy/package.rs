@@ -120,7 +120,11 @@ fn markers_in(bytes: &[u8]) -> Vec<&'static str> {
 fn the_packaged_handler_carries_no_simulator_and_no_host_emulator() {
     let bytes = std::fs::read(package_dir().join("handler")).unwrap();
     println!("packaged handler: {} bytes", bytes.len());
-    assert_eq!(markers_in(&bytes), Vec::<&str>::new(), "the publish build links a test double");
+    assert_eq!(
+        markers_in(&bytes),
+        Vec::<&str>::new(),
+        "the publish build links a test double"
+    );
     // The check can fail: the default build (the `demo` feature) carries both doubles.
     let default_build = std::fs::read(env!("CARGO_BIN_EXE_handler")).unwrap();
     assert_eq!(markers_in(&default_build), TEST_DOUBLE_MARKERS.to_vec());
@@ -134,8 +138,14 @@ fn the_packaged_handler_refuses_demo_with_a_way_to_run_it() {
         .expect("the packaged handler runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
-    assert!(stderr.contains("built without the demo") && stderr.contains("cargo run --release -- demo"), "{stderr}");
-    let help = std::process::Command::new(package_dir().join("handler")).arg("--help").output().unwrap();
+    assert!(
+        stderr.contains("built without the demo") && stderr.contains("cargo run --release -- demo"),
+        "{stderr}"
+    );
+    let help = std::process::Command::new(package_dir().join("handler"))
+        .arg("--help")
+        .output()
+        .unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("sync") && !help.contains("demo"), "{help}");
 }

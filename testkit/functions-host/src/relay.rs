@@ -94,7 +94,10 @@ impl FunctionsHost {
         headers.insert("x-forwarded-proto", header_value(scheme)?);
         headers.insert("x-forwarded-host", header_value(&caller_host)?);
         host_headers(&mut headers, &invocation_id)?;
-        headers.append(HeaderName::from_static("x-ms-invocation-id"), header_value(&invocation_id)?);
+        headers.append(
+            HeaderName::from_static("x-ms-invocation-id"),
+            header_value(&invocation_id)?,
+        );
         let mut request = self.proxy_client.request(method, &url).headers(headers);
         if req.chunked {
             let body = bytes::Bytes::from(req.body);

@@ -15,7 +15,11 @@ fn proxying_is_checked_before_forwarding_and_only_for_http_in_and_out_functions(
     let app = proxy_app();
     let mut extra = app.function("SecurityAlertWebhook").unwrap().clone();
     extra.http_in_and_out = false;
-    assert_eq!(app.http_path(&extra), HttpPath::Envelope, "an extra output means the envelope");
+    assert_eq!(
+        app.http_path(&extra),
+        HttpPath::Envelope,
+        "an extra output means the envelope"
+    );
 }
 
 #[tokio::test]
@@ -32,11 +36,23 @@ async fn the_callers_request_reaches_the_handler_as_sent_with_the_hosts_headers(
 
     assert_eq!(res.status, 202);
     let [seen] = handler.requests().try_into().unwrap();
-    assert_eq!(seen.uri, format!("/API/securityalertwebhook?code={KEY}&tag=a+b"), "query not re-encoded");
+    assert_eq!(
+        seen.uri,
+        format!("/API/securityalertwebhook?code={KEY}&tag=a+b"),
+        "query not re-encoded"
+    );
     assert_eq!(seen.body, body.as_bytes(), "a chunked body is streamed, not dropped");
     assert_eq!(seen.header("content-type"), Some("application/json; charset=utf-8"));
-    assert_eq!(seen.header("user-agent"), Some("azure-logic-apps/1.0"), "no host suffix");
-    assert_ne!(seen.header("host"), Some("myapp.azurewebsites.net"), "YARP drops the caller's Host");
+    assert_eq!(
+        seen.header("user-agent"),
+        Some("azure-logic-apps/1.0"),
+        "no host suffix"
+    );
+    assert_ne!(
+        seen.header("host"),
+        Some("myapp.azurewebsites.net"),
+        "YARP drops the caller's Host"
+    );
     assert_eq!(seen.header("x-forwarded-host"), Some("myapp.azurewebsites.net"));
     assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
     assert_eq!(seen.header("x-azure-functions-hostversion"), Some(HOST_VERSION));
@@ -56,12 +72,18 @@ async fn the_handlers_reply_and_redirects_are_relayed_not_followed() {
     let host = FunctionsHost::new(&handler.base_url, proxy_app(), vec![KEY.to_string()]);
 
     let res = host
-        .call_http(CallerRequest::post_json(format!("/api/SecurityAlertWebhook?code={KEY}"), "{}"))
+        .call_http(CallerRequest::post_json(
+            format!("/api/SecurityAlertWebhook?code={KEY}"),
+            "{}",
+        ))
         .await
         .unwrap();
 
     assert_eq!((res.status, res.header("location")), (302, Some("/elsewhere")));
-    assert_eq!((res.header("x-reason"), res.body.as_slice()), (Some("moved"), &b"see  elsewhere"[..]));
+    assert_eq!(
+        (res.header("x-reason"), res.body.as_slice()),
+        (Some("moved"), &b"see  elsewhere"[..])
+    );
     assert_eq!(handler.requests().len(), 1);
 }
 
