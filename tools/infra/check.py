@@ -22,7 +22,7 @@ Checks:
      output names, and the same app-setting names;
   4. those app settings, minus the platform's own (AzureWebJobsStorage__*, APPLICATIONINSIGHTS_*,
      FUNCTIONS_WORKER_RUNTIME/FUNCTIONS_EXTENSION_VERSION, WEBSITE_RUN_FROM_PACKAGE*), equal
-     SETTINGS in src/config.rs (all of them, RUST_LOG included: the template sets it);
+     SETTINGS in src/config/mod.rs (all of them, RUST_LOG included: the template sets it);
   5. every role assignment is named guid(scope, principalId, roleDefinitionId), the principal being
      the one it grants (a parameter named principalId or ...PrincipalId); the workspace
      module grants Microsoft Sentinel Responder and Log Analytics Reader; the storage account
@@ -324,12 +324,12 @@ def full_check(repo, infra, report):
     a_settings = arm_app_settings(arm)
     report.check(b_settings == a_settings, f"same app-setting names ({len(b_settings)})",
                  f"only in Bicep: {sorted(b_settings - a_settings)}; only in ARM: {sorted(a_settings - b_settings)}")
-    settings = code_settings(repo / "src" / "config.rs")
-    if report.check(settings is not None, "SETTINGS found in src/config.rs"):
+    settings = code_settings(repo / "src" / "config" / "mod.rs")
+    if report.check(settings is not None, "SETTINGS found in src/config/mod.rs"):
         contract = set(settings) - NOT_SET_BY_TEMPLATE
         for label, found in (("Bicep", b_settings), ("ARM", a_settings)):
             operator = {s for s in found if not PLATFORM_SETTING.match(s)}
-            report.check(operator == contract, f"{label} app settings equal SETTINGS in src/config.rs ({len(contract)})",
+            report.check(operator == contract, f"{label} app settings equal SETTINGS in src/config/mod.rs ({len(contract)})",
                          f"missing: {sorted(contract - operator)}; not in SETTINGS: {sorted(operator - contract)}")
     # Security properties, both sides.
     b_res = {r["type"]: r for p in parsed.values() for r in p.get("resources", {}).values() if not r.get("existing")}
