@@ -28,28 +28,29 @@ use tracing::Instrument;
 
 use crate::{
     config::{Config, ConfigError},
-    engine::{Action, Engine, EngineOptions, IncidentReport, RunSummary, SingleOutcome},
-    webhook::{self, MAX_BODY_BYTES},
+    engine::{Action, EngineOptions, IncidentReport, RunSummary, SingleOutcome},
+    fleet::Fleet,
+    webhook::MAX_BODY_BYTES,
 };
 
 /// Everything a request handler needs. The settings are read at start-up (no I/O beyond the
-/// environment); the engine (credential and HTTPS clients, which read the system trust store) is
-/// built once, on first use, so the listener answers the host's readiness probe at once.
+/// environment); the engines (credential and HTTPS clients, which read the system trust store)
+/// are built once, on first use, so the listener answers the host's readiness probe at once.
 #[derive(Debug)]
 pub struct App {
     config: Result<Arc<Config>, String>,
-    engine: OnceCell<Result<Engine, String>>,
+    engine: OnceCell<Result<Fleet, String>>,
     run_lock: Mutex<()>,
     /// Given to the engine when it is built.
     stop: tokio::sync::watch::Receiver<bool>,
 }
 
 impl App {
-    /// An app over a working engine.
-    pub fn new(config: Config, engine: Engine) -> Self {
+    /// An app over working engines.
+    pub fn new(config: Config, fleet: Fleet) -> Self {
         Self {
             config: Ok(Arc::new(config)),
-            engine: OnceCell::new_with(Some(Ok(engine))),
+            engine: OnceCell::new_with(Some(Ok(fleet))),
             run_lock: Mutex::new(()),
             stop: tokio::sync::watch::channel(false).1,
         }
@@ -96,9 +97,9 @@ impl App {
         self.engine().await.map(|_| ()).map_err(str::to_owned)
     }
 
-    /// The configuration and the engine, building the engine on first use. Concurrent first
+    /// The configuration and the engines, building them on first use. Concurrent first
     /// callers wait for one build.
-    async fn engine(&self) -> Result<(&Config, &Engine), &str> {
+    async fn engine(&self) -> Result<(&Config, &Fleet), &str> {
         let config = self.config.as_ref().map_err(String::as_str)?;
         let engine = self
             .engine
@@ -107,7 +108,7 @@ impl App {
                 let stop = self.stop.clone();
                 // Building the clients reads the trust store from disk: keep it off the workers
                 // that answer requests.
-                tokio::task::spawn_blocking(move || crate::build_engine(&config).map(|e| e.with_stop(stop)))
+                tokio::task::spawn_blocking(move || crate::build_fleet(&config).map(|f| f.with_stop(stop)))
                     .await
                     .unwrap_or_else(|e| Err(format!("building the Azure clients failed: {e}")))
             })
@@ -229,7 +230,7 @@ async fn sync_timer(app: &App, request: Request, invocation_id: &str) -> Respons
         }
     };
     let timer = timer_info(&envelope);
-    let (_config, engine) = match app.engine().await {
+    let (_config, fleet) = match app.engine().await {
         Ok(x) => x,
         Err(reason) => {
             let line = format!("SyncTimer: not run: {reason}");
@@ -255,21 +256,36 @@ async fn sync_timer(app: &App, request: Request, invocation_id: &str) -> Respons
     } else {
         invocation_id.to_owned()
     };
+    let workspaces = if fleet.len() > 1 {
+        format!(", {} workspaces", fleet.len())
+    } else {
+        String::new()
+    };
     let mut logs = vec![format!(
-        "SyncTimer: run {run_id} started (IsPastDue={}, last run {}, dry run {})",
+        "SyncTimer: run {run_id} started (IsPastDue={}, last run {}, dry run {}{workspaces})",
         timer.is_past_due,
         timer.last.as_deref().unwrap_or("none recorded"),
-        if engine.options().dry_run { "on" } else { "off" }
+        if fleet.options().dry_run { "on" } else { "off" }
     )];
     let span = tracing::info_span!("SyncTimer", invocation_id = %run_id);
-    let summary = engine.reconcile(run_id).instrument(span).await;
-    logs.extend(summary_lines(&summary));
-    let status = if summary.is_failure() {
+    let run = fleet.reconcile(run_id).instrument(span).await;
+    if fleet.len() > 1 {
+        let line = run.totals_line();
+        if run.is_failure() {
+            tracing::error!("{line}");
+        } else {
+            tracing::info!("{line}");
+        }
+    }
+    logs.extend(run.lines());
+    // One workspace failing fails the invocation (so it shows, and alerts, in Application
+    // Insights), although every other workspace was synced.
+    let status = if run.is_failure() {
         StatusCode::INTERNAL_SERVER_ERROR
     } else {
         StatusCode::OK
     };
-    invocation(status, logs, serde_json::to_value(&summary).unwrap_or(Value::Null))
+    invocation(status, logs, run.to_value())
 }
 
 fn invocation(status: StatusCode, logs: Vec<String>, return_value: Value) -> Response {
@@ -281,14 +297,20 @@ fn invocation(status: StatusCode, logs: Vec<String>, return_value: Value) -> Res
 
 /// The run summary as log lines: one per changed or failed incident, then the totals.
 pub fn summary_lines(summary: &RunSummary) -> Vec<String> {
+    summary_lines_with(summary, "SyncTimer: ")
+}
+
+/// The same lines, each starting with `prefix` (`SyncTimer: workspace <label>: ` with several
+/// workspaces).
+pub fn summary_lines_with(summary: &RunSummary, prefix: &str) -> Vec<String> {
     let mut lines: Vec<String> = summary
         .incidents
         .iter()
         .filter(|r| r.action != Action::Unchanged)
-        .map(|r| format!("SyncTimer: {}", report_line(r)))
+        .map(|r| format!("{prefix}{}", report_line(r)))
         .collect();
     if let Some(error) = &summary.error {
-        lines.push(format!("SyncTimer: run {} failed: {error}", summary.run_id));
+        lines.push(format!("{prefix}run {} failed: {error}", summary.run_id));
     }
     let skipped: Vec<String> = summary.skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();
     // Counts that are zero unless an option or the Defender portal is in play stay out of the line.
@@ -303,7 +325,7 @@ pub fn summary_lines(summary: &RunSummary) -> Vec<String> {
         String::new()
     };
     lines.push(format!(
-        "SyncTimer: run {} {}: {} candidates{xdr}, {} {} ({} closed, {} activated{reopened}), {} unchanged{}, {} failed, {} not reached, {} ms",
+        "{prefix}run {} {}: {} candidates{xdr}, {} {} ({} closed, {} activated{reopened}), {} unchanged{}, {} failed, {} not reached, {} ms",
         summary.run_id,
         summary.status,
         summary.scanned,
@@ -427,19 +449,15 @@ async fn webhook_core(app: &App, content_type: Option<&str>, body: Bytes) -> (St
             );
         }
     };
-    let (config, engine) = match app.engine().await {
+    let (config, fleet) = match app.engine().await {
         Ok(x) => x,
         Err(reason) => {
             tracing::error!("SecurityAlertWebhook: not run: {reason}");
             return (StatusCode::INTERNAL_SERVER_ERROR, error_body("configuration", reason));
         }
     };
-    let scope = webhook::Scope {
-        workspace: &config.workspace,
-        workspace_id: &config.workspace_id,
-    };
-    let name = match webhook::incident_from(&payload, scope) {
-        Ok(n) => n,
+    let (index, name) = match fleet.route(&payload).await {
+        Ok(x) => x,
         Err(r) => {
             tracing::warn!(
                 status = r.status,
@@ -453,6 +471,7 @@ async fn webhook_core(app: &App, content_type: Option<&str>, body: Bytes) -> (St
             );
         }
     };
+    let engine = &fleet.engines()[index];
     let timeout = std::time::Duration::from_secs(config.webhook_timeout_seconds);
     let Some(outcome) = engine.sync_one_within(&name, timeout).await else {
         let message = format!(
@@ -466,18 +485,24 @@ async fn webhook_core(app: &App, content_type: Option<&str>, body: Bytes) -> (St
     match outcome {
         SingleOutcome::Done(report) => {
             tracing::info!(incident = %report.incident, action = report.action.as_str(), reason = %report.reason, "SecurityAlertWebhook: {}", report_line(&report));
-            (StatusCode::OK, webhook_reply(&report, engine.options()))
+            (
+                StatusCode::OK,
+                webhook_reply(&report, engine.options(), engine.workspace().arm_id()),
+            )
         }
         SingleOutcome::NotFound => (
             StatusCode::NOT_FOUND,
             error_body(
                 "incident-not-found",
-                &format!("incident {name} does not exist in the workspace"),
+                &format!(
+                    "incident {name} does not exist in the workspace {}",
+                    engine.workspace().workspace_name
+                ),
             ),
         ),
         SingleOutcome::Failed(report) => {
             tracing::error!(incident = %report.incident, reason = %report.reason, detail = %report.detail, "SecurityAlertWebhook: incident not synced");
-            let mut body = webhook_reply(&report, engine.options());
+            let mut body = webhook_reply(&report, engine.options(), engine.workspace().arm_id());
             body["error"] = json!({ "code": "sync-failed", "message": report.detail });
             (StatusCode::BAD_GATEWAY, body)
         }
@@ -487,8 +512,9 @@ async fn webhook_core(app: &App, content_type: Option<&str>, body: Bytes) -> (St
 /// `Retry-After` of a webhook call that ran out of time.
 pub const WEBHOOK_RETRY_AFTER_SECONDS: u64 = 60;
 
-fn webhook_reply(report: &IncidentReport, options: EngineOptions) -> Value {
+fn webhook_reply(report: &IncidentReport, options: EngineOptions, workspace: String) -> Value {
     json!({
+        "workspace": workspace,
         "incident": report.incident,
         "incidentNumber": report.incident_number,
         "statusBefore": report.status_before,

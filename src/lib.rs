@@ -12,6 +12,7 @@
 //! - [`policy`]: `decide(incident, alerts, options)`: the behaviour table, pure.
 //! - [`queries`]: the embedded KQL candidate query.
 //! - [`engine`]: one reconciliation run, one single-incident sync, the run summary.
+//! - [`fleet`]: the workspaces one deployment serves: an engine each, one run over all.
 //! - [`host`]: the Functions custom-handler protocol (router, timer envelope, webhook).
 //! - [`webhook`]: payload parsing into a checked incident of the configured workspace.
 //! - [`azure`]: identity, Log Analytics query client, Sentinel incidents client.
@@ -31,6 +32,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod engine;
+pub mod fleet;
 pub mod host;
 pub mod policy;
 pub mod queries;
@@ -42,23 +44,24 @@ use std::{future::Future, sync::Arc, time::Duration};
 use azure::{identity, incidents::IncidentsClient, logs::LogsClient};
 use config::Config;
 use engine::{Engine, EngineOptions};
+use fleet::Fleet;
 use policy::PolicyOptions;
 
-/// Builds the engine for `config`: picks the credential and creates both clients. No network
-/// I/O happens here; tokens are fetched on first use.
-pub fn build_engine(config: &Config) -> Result<Engine, String> {
+/// Builds an engine per configured workspace: picks the credential and creates the clients,
+/// which every workspace shares (one connection pool and pacer per service). No network I/O
+/// happens here; tokens, and workspace ids the settings do not give, are fetched on first use.
+pub fn build_fleet(config: &Config) -> Result<Fleet, String> {
     let (credential, kind) =
         identity::credential(config.client_id.as_deref()).map_err(|e| format!("no Azure credential available: {e}"))?;
-    tracing::debug!(credential = ?kind, "credential selected");
+    tracing::debug!(credential = ?kind, workspaces = config.workspaces.len(), "credential selected");
     let logs = LogsClient::new(
         &config.log_analytics_endpoint,
-        &config.workspace_id,
         credential.clone(),
         config.cloud.log_analytics_scope(),
     );
     let incidents = IncidentsClient::new(
         &config.arm_endpoint,
-        &config.workspace,
+        &config.workspaces[0].resource,
         &config.api_version,
         credential,
         config.cloud.arm_scope(),
@@ -74,7 +77,19 @@ pub fn build_engine(config: &Config) -> Result<Engine, String> {
         lookback_days: config.lookback_days,
         run_budget: Duration::from_secs(config.run_budget_seconds),
     };
-    Ok(Engine::new(logs, incidents, options))
+    let engines = config
+        .workspaces
+        .iter()
+        .map(|ws| {
+            Engine::new(
+                logs.clone(),
+                incidents.for_workspace(&ws.resource),
+                ws.id.clone(),
+                options,
+            )
+        })
+        .collect();
+    Ok(Fleet::new(engines))
 }
 
 /// Serves the custom handler on `listener` until `shutdown` completes, then finishes the

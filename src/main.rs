@@ -4,9 +4,9 @@ use std::{process::ExitCode, sync::Arc};
 
 use clap::{Parser, Subcommand};
 use dfc_sentinel_sync::{
-    build_engine,
+    build_fleet,
     config::Config,
-    domain::IncidentName,
+    domain::{IncidentArmId, IncidentName},
     engine::SingleOutcome,
     host::{self, App},
     queries, serve, telemetry,
@@ -25,14 +25,18 @@ enum Command {
     /// Serve the Functions custom-handler protocol on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT
     /// (what the Functions host runs; the default).
     Serve,
-    /// Run one reconciliation (or sync one incident) against the configured workspace.
+    /// Run one reconciliation of every configured workspace (or of one, or sync one incident).
     Sync {
         /// Decide and report, write nothing (overrides SYNC_DRY_RUN).
         #[arg(long)]
         dry_run: bool,
-        /// Sync only this incident (its name or full ARM id), reading it fresh from the API.
+        /// Sync only this incident, reading it fresh from the API: its full ARM id, or its name
+        /// when one workspace is configured (or chosen with --workspace).
         #[arg(long, value_name = "ID")]
         incident: Option<String>,
+        /// Only this workspace (its name or resource id), when several are configured.
+        #[arg(long, value_name = "WORKSPACE")]
+        workspace: Option<String>,
         /// Print the run summary as JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -44,6 +48,9 @@ enum Command {
         /// Print the report as one JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// Only this workspace (its name or resource id), when several are configured.
+        #[arg(long, value_name = "WORKSPACE")]
+        workspace: Option<String>,
         /// Also print the handler's log lines (stderr).
         #[arg(long)]
         verbose: bool,
@@ -93,9 +100,14 @@ fn main() -> ExitCode {
             Command::Sync {
                 dry_run,
                 incident,
+                workspace,
                 json,
-            } => run_sync(dry_run, incident, json).await,
-            Command::Check { json, verbose } => run_check(json, verbose).await,
+            } => run_sync(dry_run, incident, workspace, json).await,
+            Command::Check {
+                json,
+                workspace,
+                verbose,
+            } => run_check(json, workspace, verbose).await,
             Command::Demo { verbose } => run_demo(verbose).await,
             Command::Query { lookback_days } => {
                 let days = lookback_days
@@ -199,7 +211,7 @@ async fn shutdown_signal() {
     }
 }
 
-async fn run_sync(dry_run: bool, incident: Option<String>, json: bool) -> ExitCode {
+async fn run_sync(dry_run: bool, incident: Option<String>, workspace: Option<String>, json: bool) -> ExitCode {
     telemetry::init("warn");
     let mut config = match Config::from_env() {
         Ok(c) => c,
@@ -209,25 +221,46 @@ async fn run_sync(dry_run: bool, incident: Option<String>, json: bool) -> ExitCo
         }
     };
     config.dry_run |= dry_run;
-    let engine = match build_engine(&config) {
-        Ok(e) => e,
+    let mut fleet = match build_fleet(&config) {
+        Ok(f) => f,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
+    if let Some(wanted) = workspace {
+        fleet = match fleet.only(&wanted) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+    }
     if let Some(id) = incident {
-        let name = match id
-            .strip_prefix('/')
-            .map(|_| dfc_sentinel_sync::domain::IncidentArmId::parse(&id).map(|a| a.name))
-            .unwrap_or_else(|| IncidentName::parse(&id))
-        {
-            Ok(n) => n,
+        let target = if id.starts_with('/') {
+            IncidentArmId::parse(&id).map_err(|e| e.to_string()).and_then(|a| {
+                fleet
+                    .position(&a.workspace)
+                    .map(|i| (i, a.name))
+                    .ok_or_else(|| "the incident belongs to none of the configured workspaces".to_owned())
+            })
+        } else if fleet.len() == 1 {
+            IncidentName::parse(&id).map(|n| (0, n)).map_err(|e| e.to_string())
+        } else {
+            Err(format!(
+                "{} workspaces are configured: give the incident's full ARM id, or choose one with --workspace",
+                fleet.len()
+            ))
+        };
+        let (index, name) = match target {
+            Ok(t) => t,
             Err(e) => {
                 eprintln!("error: --incident: {e}");
                 return ExitCode::from(2);
             }
         };
+        let engine = &fleet.engines()[index];
         return match engine.sync_one(&name).await {
             SingleOutcome::Done(report) => {
                 if json {
@@ -238,7 +271,10 @@ async fn run_sync(dry_run: bool, incident: Option<String>, json: bool) -> ExitCo
                 ExitCode::SUCCESS
             }
             SingleOutcome::NotFound => {
-                eprintln!("error: incident {name} does not exist in the workspace");
+                eprintln!(
+                    "error: incident {name} does not exist in the workspace {}",
+                    engine.workspace().workspace_name
+                );
                 ExitCode::FAILURE
             }
             SingleOutcome::Failed(report) => {
@@ -247,25 +283,36 @@ async fn run_sync(dry_run: bool, incident: Option<String>, json: bool) -> ExitCo
             }
         };
     }
-    let summary = engine.reconcile(uuid::Uuid::new_v4().to_string()).await;
+    let run = fleet.reconcile(uuid::Uuid::new_v4().to_string()).await;
     if json {
-        println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+        println!("{}", serde_json::to_string_pretty(&run.to_value()).unwrap_or_default());
     } else {
-        for r in &summary.incidents {
-            println!("{}", host::report_line(r));
+        for (i, part) in run.workspaces.iter().enumerate() {
+            if run.workspaces.len() > 1 {
+                println!("workspace {} ({})", part.label, part.workspace);
+            }
+            for r in &part.summary.incidents {
+                println!("{}", host::report_line(r));
+            }
+            if let Some(totals) = host::summary_lines(&part.summary).last() {
+                println!("{totals}");
+            }
+            if i + 1 < run.workspaces.len() {
+                println!();
+            }
         }
-        if let Some(totals) = host::summary_lines(&summary).last() {
-            println!("{totals}");
+        if run.workspaces.len() > 1 {
+            println!("{}", run.totals_line());
         }
     }
-    if summary.is_failure() {
+    if run.is_failure() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     }
 }
 
-async fn run_check(json: bool, verbose: bool) -> ExitCode {
+async fn run_check(json: bool, workspace: Option<String>, verbose: bool) -> ExitCode {
     // The report is the output: log lines go to stderr, and only with --verbose (an app's
     // RUST_LOG would otherwise interleave them with it).
     let level = if verbose { "info" } else { "off" };
@@ -275,7 +322,7 @@ async fn run_check(json: bool, verbose: bool) -> ExitCode {
         .with_ansi(false)
         .with_target(false)
         .try_init();
-    let report = dfc_sentinel_sync::check::run().await;
+    let report = dfc_sentinel_sync::check::run(workspace.as_deref()).await;
     if json {
         println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
     } else {

@@ -1,6 +1,9 @@
 //! The Microsoft Sentinel incidents REST API (Microsoft.SecurityInsights), for one workspace:
 //! read an incident, replace it with an etag, list its alerts, write a comment, and read the
-//! first incident of the list (the preflight probe of `handler check`).
+//! first incident of the list (the preflight probe of `handler check`); and the workspace resource
+//! itself, for its Log Analytics id. The clients of several workspaces share one pipeline
+//! ([`IncidentsClient::for_workspace`]), hence one Resource Manager pacer: ARM throttles the
+//! principal, not the workspace.
 //!
 //! The incident resource and the body of an update live in `super::incident` (re-exported
 //! here). A 409 on a PUT means someone changed the incident since it was read; the caller
@@ -17,10 +20,12 @@ use serde_json::{Value, json};
 
 pub use super::incident::{ClassificationUpdate, Incident, IncidentProperties, Label, Owner, Update};
 use super::{AzureError, transport::ServiceClient};
-use crate::domain::{AlertStatus, IncidentName, WorkspaceResourceId};
+use crate::domain::{AlertStatus, IncidentName, WorkspaceGuid, WorkspaceResourceId};
 use crate::policy::AlertState;
 
 const SERVICE: &str = "Sentinel";
+/// API version of `Microsoft.OperationalInsights/workspaces` reads (the templates' too).
+pub const WORKSPACE_API_VERSION: &str = "2023-09-01";
 /// Most pages followed for one list, a guard against a service that keeps sending `nextLink`.
 const MAX_PAGES: usize = 100;
 
@@ -141,6 +146,42 @@ impl IncidentsClient {
             workspace: workspace.clone(),
             api_version: api_version.to_owned(),
         }
+    }
+
+    /// A client of `workspace` on the same pipeline (same pacer, same connections).
+    pub fn for_workspace(&self, workspace: &WorkspaceResourceId) -> Self {
+        Self {
+            workspace: workspace.clone(),
+            ..self.clone()
+        }
+    }
+
+    /// The workspace this client reaches.
+    pub fn workspace(&self) -> &WorkspaceResourceId {
+        &self.workspace
+    }
+
+    /// The workspace's Log Analytics id, read from its resource (`GET` of
+    /// `Microsoft.OperationalInsights/workspaces`, `properties.customerId`; Log Analytics Reader
+    /// allows it). For a workspace delegated through Azure Lighthouse the home tenant's token
+    /// is accepted, as for its incidents.
+    pub async fn workspace_id(&self) -> Result<WorkspaceGuid, AzureError> {
+        let mut url = self.endpoint.clone();
+        url.path_segments_mut()
+            .expect("an http(s) URL has path segments")
+            .pop_if_empty()
+            .extend(&self.incidents_path()[..8]);
+        url.query_pairs_mut().append_pair("api-version", WORKSPACE_API_VERSION);
+        let answer = self.client.send(Method::Get, url, None).await?;
+        if answer.status != 200 {
+            return Err(answer.into_error("Resource Manager"));
+        }
+        let body: Value = answer.json("Resource Manager")?;
+        let id = body["properties"]["customerId"].as_str().unwrap_or_default();
+        WorkspaceGuid::parse(id).map_err(|e| AzureError::Decode {
+            service: "Resource Manager",
+            message: format!("the workspace resource's properties.customerId: {}", e.problem),
+        })
     }
 
     /// The same client whose calls have priority in the pacer (the webhook's).

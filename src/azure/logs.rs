@@ -1,5 +1,6 @@
 //! The Log Analytics query API (`POST {endpoint}/v1/workspaces/{id}/query`) and its typed result
-//! tables. Columns are found by name, never by position; values are checked against the column
+//! tables. One client serves every workspace of the deployment: it holds the connection pool and
+//! the principal's query slots ([`MAX_CONCURRENT_QUERIES`]). Columns are found by name, never by position; values are checked against the column
 //! type the service declares; `dynamic` cells arrive as JSON text and are parsed again.
 //! A `PartialError` (200 with an `error` object) fails the query: acting on half a result could
 //! close incidents whose other alerts were simply missing.
@@ -21,32 +22,36 @@ const SERVICE: &str = "Log Analytics";
 pub const MAX_QUERY_TIME: std::time::Duration = std::time::Duration::from_secs(600);
 /// Retries of a query answered 429 or 5xx (or not reached), within its time.
 const MAX_QUERY_RETRIES: u32 = 5;
+/// Queries one principal may have running at once: Log Analytics answers 429 to more ("up to 5
+/// concurrent queries per user", Azure Monitor service limits, Log Analytics query API). With
+/// several workspaces, their queries wait for a slot here instead of being throttled.
+pub const MAX_CONCURRENT_QUERIES: usize = 5;
 
-/// Client of one workspace's query API.
+/// Client of the query API, for any workspace.
 #[derive(Debug, Clone)]
 pub struct LogsClient {
     client: ServiceClient,
-    query_url: Url,
+    endpoint: Url,
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl LogsClient {
-    /// A client for `workspace` at `endpoint`, with tokens for `scope`.
-    pub fn new(
-        endpoint: &Url,
-        workspace: &WorkspaceGuid,
-        credential: Arc<dyn TokenCredential>,
-        scope: &'static str,
-    ) -> Self {
-        let mut query_url = endpoint.clone();
-        query_url
-            .path_segments_mut()
+    /// A client of the query API at `endpoint`, with tokens for `scope`.
+    pub fn new(endpoint: &Url, credential: Arc<dyn TokenCredential>, scope: &'static str) -> Self {
+        Self {
+            client: ServiceClient::for_long_requests(SERVICE, credential, scope),
+            endpoint: endpoint.clone(),
+            slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_QUERIES)),
+        }
+    }
+
+    fn query_url(&self, workspace: &WorkspaceGuid) -> Url {
+        let mut url = self.endpoint.clone();
+        url.path_segments_mut()
             .expect("an http(s) URL has path segments")
             .pop_if_empty()
             .extend(["v1", "workspaces", workspace.as_str(), "query"]);
-        Self {
-            client: ServiceClient::for_long_requests(SERVICE, credential, scope),
-            query_url,
-        }
+        url
     }
 
     /// Runs `query` and returns its primary result table, or `None` when the service answers
@@ -60,8 +65,17 @@ impl LogsClient {
     /// copy may still run server-side and count against the 5 concurrent queries a principal may
     /// run. Throttling (429) and server errors are retried, honouring `Retry-After`, within
     /// `timeout`.
-    pub async fn query(&self, query: &str, timeout: std::time::Duration) -> Result<Option<Table>, AzureError> {
+    ///
+    /// At most [`MAX_CONCURRENT_QUERIES`] queries of this client are in flight at once; the wait
+    /// for a slot counts against `timeout`.
+    pub async fn query(
+        &self,
+        workspace: &WorkspaceGuid,
+        query: &str,
+        timeout: std::time::Duration,
+    ) -> Result<Option<Table>, AzureError> {
         let deadline = tokio::time::Instant::now() + timeout.min(MAX_QUERY_TIME);
+        let query_url = self.query_url(workspace);
         let body = serde_json::json!({ "query": query });
         let mut retries = 0;
         let answer = loop {
@@ -72,13 +86,19 @@ impl LogsClient {
                     message: format!("no answer within {} s", timeout.as_secs()),
                 });
             }
-            let prefer = [(
-                "prefer",
-                format!("wait={}", remaining.as_secs().clamp(1, MAX_QUERY_TIME.as_secs())),
-            )];
-            let send = self
-                .client
-                .send_with(Method::Post, self.query_url.clone(), Some(&body), &prefer);
+            let send = async {
+                // Wait for one of the principal's query slots first; the service is asked to wait
+                // only for the time that is left after it. (The semaphore is never closed.)
+                let _slot = self.slots.acquire().await.ok();
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let prefer = [(
+                    "prefer",
+                    format!("wait={}", left.as_secs().clamp(1, MAX_QUERY_TIME.as_secs())),
+                )];
+                self.client
+                    .send_with(Method::Post, query_url.clone(), Some(&body), &prefer)
+                    .await
+            };
             let answer = match tokio::time::timeout(remaining, send).await {
                 Err(_) => {
                     return Err(AzureError::Transport {

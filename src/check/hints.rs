@@ -2,7 +2,11 @@
 //! detail (`403 AuthorizationFailed`) and a fix naming the role or the setting. Pure functions,
 //! unit-tested on the error bodies the services are known to send.
 
-use crate::{azure::AzureError, azure::identity::CredentialKind, config::Config};
+use crate::{
+    azure::{AzureError, identity::CredentialKind},
+    config::Config,
+    domain::{WorkspaceGuid, WorkspaceResourceId},
+};
 
 /// Who the identity is, as its access token says (Entra tokens are JWTs; the claims are read, not
 /// verified: they only name the principal in messages).
@@ -159,11 +163,64 @@ pub fn detail(error: &AzureError) -> String {
     }
 }
 
-/// What to change when the Sentinel incidents API refuses the read. `who` names the grantee.
-pub fn sentinel_fix(error: &AzureError, config: &Config, who: &str) -> String {
-    let ws = &config.workspace;
-    let rid = workspace_rid(config);
+/// The workspace a step is about: its ARM id and, when known, its Log Analytics id (and
+/// whether the settings gave it).
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// The workspace's ARM id.
+    pub resource: &'a WorkspaceResourceId,
+    /// Its Log Analytics id, when known.
+    pub id: Option<&'a WorkspaceGuid>,
+    /// `SENTINEL_WORKSPACE_ID` gave the id (else it was read from the workspace resource).
+    pub id_from_settings: bool,
+}
+
+impl Target<'_> {
+    /// How the workspace id is referred to in a fix: the setting, or the id read.
+    fn id_words(&self) -> String {
+        let guid = self.id.map_or("?", |g| g.as_str());
+        if self.id_from_settings {
+            format!("SENTINEL_WORKSPACE_ID ({guid})")
+        } else {
+            format!("the workspace id {guid} (read from the workspace resource)")
+        }
+    }
+}
+
+/// The fix for a token Resource Manager refuses because the workspace belongs to another tenant
+/// that has not delegated it (`InvalidAuthenticationTokenTenant`).
+fn foreign_tenant_fix(rid: &str, who: &str) -> String {
+    format!(
+        "the workspace {rid} belongs to another Microsoft Entra tenant that has not delegated it to this identity: the customer delegates it through Azure Lighthouse, with Microsoft Sentinel Responder and Log Analytics Reader for {who} (README, Several workspaces)"
+    )
+}
+
+fn is_foreign_tenant(error: &AzureError) -> bool {
+    matches!(error, AzureError::Status { code, .. } if code == "InvalidAuthenticationTokenTenant")
+}
+
+/// What to change when the workspace resource cannot be read for its id (`SENTINEL_WORKSPACE_ID`
+/// not set).
+pub fn workspace_id_fix(error: &AzureError, config: &Config, target: Target<'_>, who: &str) -> String {
+    let rid = target.resource.arm_id();
     match error {
+        e if is_foreign_tenant(e) => foreign_tenant_fix(&rid, who),
+        AzureError::Status { status: 403, .. } => format!(
+            "grant Log Analytics Reader on the workspace {rid} to {who} (it allows reading the workspace resource), or set SENTINEL_WORKSPACE_ID"
+        ),
+        AzureError::Status { status: 404, .. } => format!(
+            "SENTINEL_WORKSPACE_RESOURCE_ID names no workspace at {rid}: copy the resource id from the workspace's Properties page"
+        ),
+        _ => sentinel_fix(error, config, target, who),
+    }
+}
+
+/// What to change when the Sentinel incidents API refuses the read. `who` names the grantee.
+pub fn sentinel_fix(error: &AzureError, config: &Config, target: Target<'_>, who: &str) -> String {
+    let ws = target.resource;
+    let rid = ws.arm_id();
+    match error {
+        e if is_foreign_tenant(e) => foreign_tenant_fix(&rid, who),
         e if token_refused(e) => {
             format!(
                 "Resource Manager refused the token: check AZURE_CLOUD ({}) and ARM_ENDPOINT ({}) name the workspace's cloud",
@@ -215,9 +272,9 @@ pub fn api_version_fix(error: &AzureError, configured: &str) -> String {
 }
 
 /// What to change when the candidate query fails.
-pub fn query_fix(error: &AzureError, config: &Config, who: &str) -> String {
-    let rid = workspace_rid(config);
-    let guid = config.workspace_id.as_str();
+pub fn query_fix(error: &AzureError, config: &Config, target: Target<'_>, who: &str) -> String {
+    let rid = target.resource.arm_id();
+    let id = target.id_words();
     match error {
         e if token_refused(e) => format!(
             "Log Analytics refused the token: check AZURE_CLOUD ({}) and LOG_ANALYTICS_ENDPOINT ({}) name the workspace's cloud",
@@ -225,13 +282,13 @@ pub fn query_fix(error: &AzureError, config: &Config, who: &str) -> String {
             config.log_analytics_endpoint
         ),
         AzureError::Status { status: 403, .. } => format!(
-            "grant Log Analytics Reader on the workspace {rid} to {who}, and check that SENTINEL_WORKSPACE_ID ({guid}) is that workspace's id (a new role assignment can take several minutes to apply)"
+            "grant Log Analytics Reader on the workspace {rid} to {who}, and check that {id} is that workspace's id (a new role assignment can take several minutes to apply)"
         ),
         AzureError::Status { status: 404, .. } => format!(
-            "SENTINEL_WORKSPACE_ID ({guid}) names no workspace: use the 'Workspace ID' GUID on the workspace's Overview page (not its name or resource id)"
+            "{id} names no workspace: use the 'Workspace ID' GUID on the workspace's Overview page (not its name or resource id)"
         ),
         AzureError::Status { status: 400, .. } => format!(
-            "Log Analytics refused the request: check SENTINEL_WORKSPACE_ID ({guid}); `handler query` prints the query sent"
+            "Log Analytics refused the request: check {id}; `handler query` prints the query sent"
         ),
         AzureError::Status { status: 200, .. } => {
             "Log Analytics answered part of the query only: run check again; nothing is decided from a partial answer".into()
@@ -239,7 +296,7 @@ pub fn query_fix(error: &AzureError, config: &Config, who: &str) -> String {
         AzureError::Status { status: 429 | 500..=599, .. } => {
             "Log Analytics is throttling, failing or timed out: run check again; see Slow queries in the README if it keeps timing out".into()
         }
-        AzureError::Status { .. } => format!("Log Analytics refused the request: check SENTINEL_WORKSPACE_ID ({guid})"),
+        AzureError::Status { .. } => format!("Log Analytics refused the request: check {id}"),
         AzureError::Transport { .. } => format!(
             "Log Analytics at {} did not answer: check LOG_ANALYTICS_ENDPOINT / AZURE_CLOUD and the outbound network; a query slower than SYNC_RUN_BUDGET_SECONDS ({} s) needs a larger budget",
             config.log_analytics_endpoint, config.run_budget_seconds
@@ -290,15 +347,6 @@ fn token_refused(error: &AzureError) -> bool {
     }
 }
 
-/// The workspace's resource id, as the settings name it.
-pub fn workspace_rid(config: &Config) -> String {
-    let ws = &config.workspace;
-    format!(
-        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.OperationalInsights/workspaces/{}",
-        ws.subscription_id, ws.resource_group, ws.workspace_name
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,6 +359,14 @@ mod tests {
             _ => None,
         })
         .unwrap()
+    }
+
+    fn target(c: &Config) -> Target<'_> {
+        Target {
+            resource: &c.workspaces[0].resource,
+            id: c.workspaces[0].id.as_ref(),
+            id_from_settings: true,
+        }
     }
 
     fn status(status: u16, code: &str, message: &str) -> AzureError {
@@ -338,7 +394,8 @@ mod tests {
             grantee.command(message, "Microsoft Sentinel Responder", "/s").unwrap(),
             "az role assignment create --assignee-object-id 0b8e4a3c-1111-4d2e-9c55-6f1e2d3c4b5a --assignee-principal-type ServicePrincipal --role \"Microsoft Sentinel Responder\" --scope /s"
         );
-        let fix = sentinel_fix(&e, &config(), &who);
+        let c = config();
+        let fix = sentinel_fix(&e, &c, target(&c), &who);
         assert!(fix.starts_with("grant Microsoft Sentinel Responder on the workspace /subscriptions/d0cfe6b2-9ac0-4464-9919-dccaee2e48c0/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/ws to principal 0b8e4a3c"), "{fix}");
         assert_eq!(detail(&e), "403 AuthorizationFailed");
         assert!(!service_message(&e).contains("the app's identity needs"));
@@ -353,7 +410,8 @@ mod tests {
             "No registered resource provider found for location 'westeurope' and API version '2019-01-01-preview' for type 'workspaces'. The supported api-versions are '2024-09-01, 2025-07-01-preview, 2025-09-01'. The supported locations are 'westeurope'.",
         );
         assert!(is_api_version_error(&e));
-        let fix = sentinel_fix(&e, &config(), "x");
+        let c = config();
+        let fix = sentinel_fix(&e, &c, target(&c), "x");
         assert_eq!(
             fix,
             "SENTINEL_API_VERSION=2019-01-01-preview is not served by Microsoft.SecurityInsights here: set it to 2025-09-01 (newest stable version the service lists)"
@@ -376,16 +434,43 @@ mod tests {
             "The provided credentials have insufficient access",
         );
         assert!(
-            query_fix(&forbidden, &c, "principal p")
+            query_fix(&forbidden, &c, target(&c), "principal p")
                 .starts_with("grant Log Analytics Reader on the workspace /subscriptions/")
         );
         let audience = status(403, "InvalidAuthenticationTokenAudience", "wrong audience");
-        assert!(query_fix(&audience, &c, "p").contains("AZURE_CLOUD (public)"));
+        assert!(query_fix(&audience, &c, target(&c), "p").contains("AZURE_CLOUD (public)"));
         let missing = status(404, "PathNotFoundError", "The requested path does not exist");
         assert!(
-            query_fix(&missing, &c, "p")
+            query_fix(&missing, &c, target(&c), "p")
                 .starts_with("SENTINEL_WORKSPACE_ID (c8c99641-985d-4e4e-8e91-fb3466cd0e5b) names no workspace")
         );
+        let learnt = Target {
+            id_from_settings: false,
+            ..target(&c)
+        };
+        assert!(
+            query_fix(&missing, &c, learnt, "p")
+                .starts_with("the workspace id c8c99641-985d-4e4e-8e91-fb3466cd0e5b (read from the workspace resource) names no workspace")
+        );
+        // A workspace of a tenant that has not delegated it: Lighthouse, for every API.
+        let foreign = status(
+            401,
+            "InvalidAuthenticationTokenTenant",
+            "The access token is from the wrong issuer",
+        );
+        for fix in [
+            sentinel_fix(&foreign, &c, target(&c), "p"),
+            workspace_id_fix(&foreign, &c, target(&c), "p"),
+        ] {
+            assert!(
+                fix.contains(
+                    "through Azure Lighthouse, with Microsoft Sentinel Responder and Log Analytics Reader for p"
+                ),
+                "{fix}"
+            );
+        }
+        let no_read = status(403, "AuthorizationFailed", "no");
+        assert!(workspace_id_fix(&no_read, &c, target(&c), "p").ends_with("or set SENTINEL_WORKSPACE_ID"));
     }
 
     #[test]

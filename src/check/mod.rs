@@ -1,6 +1,7 @@
-//! `handler check`: the preflight a deployer runs before turning `SYNC_DRY_RUN` off. Against the
-//! configured workspace, in order: the settings; the credential this process would use; a token
-//! for each audience; reading incidents (`GET …/incidents?$top=1`), which also shows whether the
+//! `handler check`: the preflight a deployer runs before turning `SYNC_DRY_RUN` off. In order:
+//! the settings; the credential this process would use; a token for each audience; then, for each
+//! configured workspace (or the one `--workspace` names): its Log Analytics id (given, or read from
+//! the workspace resource); reading incidents (`GET …/incidents?$top=1`), which also shows whether the
 //! Sentinel API accepts `SENTINEL_API_VERSION`; the real candidate query; and a reconciliation with
 //! dry run forced on, whatever `SYNC_DRY_RUN` says, so nothing is written. Every failure names the
 //! role or setting to fix ([`hints`]). A step that needs a failed one is skipped.
@@ -18,12 +19,14 @@ use serde_json::json;
 
 pub use hints::Principal;
 pub use report::{
-    API_VERSION, ARM_TOKEN, CREDENTIAL, DRY_RUN, INCIDENTS, LOGS_TOKEN, QUERY, Report, SETTINGS, STEPS, Status, Step,
+    API_VERSION, ARM_TOKEN, COMMON_STEPS, CREDENTIAL, DRY_RUN, INCIDENTS, LOGS_TOKEN, QUERY, Report, SETTINGS, STEPS,
+    Status, Step, WORKSPACE, WorkspaceChecks,
 };
 
 use crate::{
     azure::{AzureError, identity, identity::CredentialKind, incidents::IncidentsClient, logs::LogsClient},
-    config::{self, Config, ConfigError},
+    config::{self, Config, ConfigError, WorkspaceSetting},
+    domain::WorkspaceGuid,
     engine::{Action, RunSummary, candidates_from},
     queries,
 };
@@ -33,18 +36,35 @@ pub const MAX_LISTED: usize = 20;
 /// Longest wait for one token (the managed identity credential gives up within 15 s itself).
 const TOKEN_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Runs the preflight against the workspace the process environment's settings name.
-pub async fn run() -> Report {
+/// Runs the preflight against the workspaces the process environment's settings name (or only
+/// the one `only` names: its name or resource id).
+pub async fn run(only: Option<&str>) -> Report {
     let set: Vec<&str> = config::SETTINGS
         .iter()
         .copied()
         .filter(|s| std::env::var(s).is_ok_and(|v| !v.trim().is_empty()))
         .collect();
-    let config = match Config::from_env() {
+    let mut config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => return Report::new(None, vec![settings_failed(&e)]),
     };
-    let workspace = Some(hints::workspace_rid(&config));
+    if let Some(wanted) = only {
+        let by_id = crate::domain::WorkspaceResourceId::parse(wanted).ok();
+        config.workspaces.retain(|w| match &by_id {
+            Some(id) => w.resource.same_as(id),
+            None => w.resource.workspace_name.eq_ignore_ascii_case(wanted),
+        });
+        if config.workspaces.is_empty() {
+            return Report::new(
+                None,
+                vec![Step::fail(
+                    SETTINGS,
+                    format!("--workspace {wanted:?} is none of the workspaces SENTINEL_WORKSPACE_RESOURCE_ID lists"),
+                    "give one of their names or resource ids",
+                )],
+            );
+        }
+    }
     let mut steps = vec![settings_ok(&config, &set)];
     let client_id = config.client_id.as_deref();
     let (credential, kind) = match identity::credential(client_id) {
@@ -55,7 +75,7 @@ pub async fn run() -> Report {
                 "no credential",
                 format!("{e}: {}", hints::token_fix(identity_kind(), client_id)),
             ));
-            return Report::new(workspace, steps);
+            return report(&config, steps, Vec::new());
         }
     };
     let (arm, arm_principal) = token(ARM_TOKEN, &credential, config.cloud.arm_scope(), kind, client_id).await;
@@ -83,34 +103,142 @@ pub async fn run() -> Report {
         credential_step =
             credential_step.note("AZURE_CLIENT_ID is used only with a managed identity; it is ignored here");
     }
-    let (arm_ok, logs_ok) = (arm.status == Status::Ok, logs.status == Status::Ok);
+    let tokens = Tokens {
+        arm: arm.status == Status::Ok,
+        logs: logs.status == Status::Ok,
+    };
     steps.extend([credential_step, arm, logs]);
     let who = hints::Grantee {
         principal: principal.as_ref(),
         kind,
         client_id,
     };
+    let mut parts = Vec::new();
+    for ws in &config.workspaces {
+        let steps = workspace_steps(&config, ws, &credential, who, tokens).await;
+        parts.push((ws.resource.arm_id(), steps));
+    }
+    report(&config, steps, parts)
+}
 
-    if arm_ok {
-        steps.extend(incidents(&config, credential.clone(), who).await);
+/// One report: with one workspace, its steps after the common ones, as they always were.
+fn report(config: &Config, mut common: Vec<Step>, mut parts: Vec<(String, Vec<Step>)>) -> Report {
+    if config.workspaces.len() == 1 {
+        let rid = config.workspaces[0].resource.arm_id();
+        if let Some((_, steps)) = parts.pop() {
+            common.extend(steps);
+        }
+        return Report::new(Some(rid), common);
+    }
+    if parts.is_empty() {
+        parts = config
+            .workspaces
+            .iter()
+            .map(|w| (w.resource.arm_id(), Vec::new()))
+            .collect();
+    }
+    Report::several(common, parts)
+}
+
+/// Which tokens the identity got.
+#[derive(Debug, Clone, Copy)]
+struct Tokens {
+    arm: bool,
+    logs: bool,
+}
+
+/// The steps of one workspace: its id, incidents and API version, the query, the dry run.
+async fn workspace_steps(
+    config: &Config,
+    ws: &WorkspaceSetting,
+    credential: &Arc<dyn TokenCredential>,
+    who: hints::Grantee<'_>,
+    tokens: Tokens,
+) -> Vec<Step> {
+    let client = IncidentsClient::new(
+        &config.arm_endpoint,
+        &ws.resource,
+        &config.api_version,
+        credential.clone(),
+        config.cloud.arm_scope(),
+    );
+    let mut steps = Vec::new();
+    let id: Option<WorkspaceGuid> = match (&ws.id, tokens.arm) {
+        (Some(id), _) => {
+            steps.push(
+                Step::ok(WORKSPACE, format!("id {} (SENTINEL_WORKSPACE_ID)", id.as_str()))
+                    .with_data(json!({ "workspaceId": id.as_str(), "from": "settings" })),
+            );
+            Some(id.clone())
+        }
+        (None, false) => {
+            steps.push(Step::skipped(WORKSPACE, "not run: needs a Resource Manager token"));
+            None
+        }
+        (None, true) => match client.workspace_id().await {
+            Ok(id) => {
+                steps.push(
+                    Step::ok(
+                        WORKSPACE,
+                        format!("id {} read from the workspace resource", id.as_str()),
+                    )
+                    .with_data(json!({ "workspaceId": id.as_str(), "from": "resource" })),
+                );
+                Some(id)
+            }
+            Err(e) => {
+                let target = hints::Target {
+                    resource: &ws.resource,
+                    id: None,
+                    id_from_settings: false,
+                };
+                let step = Step::fail(
+                    WORKSPACE,
+                    hints::detail(&e),
+                    hints::workspace_id_fix(&e, config, target, &who.describe(&hints::service_message(&e))),
+                )
+                .note(format!("Resource Manager said: {}", hints::service_message(&e)));
+                steps.push(step);
+                None
+            }
+        },
+    };
+    let target = hints::Target {
+        resource: &ws.resource,
+        id: id.as_ref(),
+        id_from_settings: ws.id.is_some(),
+    };
+    if tokens.arm {
+        steps.extend(incidents(config, &client, target, who).await);
     } else {
         steps.push(Step::skipped(INCIDENTS, "not run: needs a Resource Manager token"));
         steps.push(Step::skipped(API_VERSION, "not run: needs a Resource Manager token"));
     }
-    if logs_ok {
-        steps.push(query(&config, credential, who).await);
-    } else {
-        steps.push(Step::skipped(QUERY, "not run: needs a Log Analytics token"));
+    match (&id, tokens.logs) {
+        (Some(id), true) => steps.push(query(config, id, credential.clone(), target, who).await),
+        (_, false) => steps.push(Step::skipped(QUERY, "not run: needs a Log Analytics token")),
+        (None, true) => steps.push(Step::skipped(
+            QUERY,
+            "not run: the workspace's id is not known (see workspace)",
+        )),
     }
     let ready = [INCIDENTS, QUERY]
         .iter()
         .all(|n| steps.iter().any(|s| s.name == *n && s.status == Status::Ok));
-    steps.push(if ready {
-        dry_run(&config).await
-    } else {
-        Step::skipped(DRY_RUN, "not run: needs reading incidents and the candidate query")
+    steps.push(match id {
+        Some(id) if ready => {
+            dry_run(
+                config,
+                WorkspaceSetting {
+                    resource: ws.resource.clone(),
+                    id: Some(id),
+                },
+            )
+            .await
+        }
+        _ => Step::skipped(DRY_RUN, "not run: needs reading incidents and the candidate query"),
     });
-    Report::new(workspace, steps)
+    steps
 }
 
 /// The kind `identity::credential` picks, for a message when it fails.
@@ -161,6 +289,7 @@ fn settings_ok(config: &Config, set: &[&str]) -> Step {
         "lookbackDays": config.lookback_days,
         "skipOwned": config.skip_owned,
         "runBudgetSeconds": config.run_budget_seconds,
+        "workspaces": config.workspaces.iter().map(|w| w.resource.arm_id()).collect::<Vec<_>>(),
     }))
 }
 
@@ -195,14 +324,12 @@ async fn token(
 }
 
 /// Reads the first incident: the `incidents` and `api-version` steps.
-async fn incidents(config: &Config, credential: Arc<dyn TokenCredential>, who: hints::Grantee<'_>) -> [Step; 2] {
-    let client = IncidentsClient::new(
-        &config.arm_endpoint,
-        &config.workspace,
-        &config.api_version,
-        credential,
-        config.cloud.arm_scope(),
-    );
+async fn incidents(
+    config: &Config,
+    client: &IncidentsClient,
+    target: hints::Target<'_>,
+    who: hints::Grantee<'_>,
+) -> [Step; 2] {
     let version = &config.api_version;
     match client.first_incident().await {
         Ok(first) => {
@@ -240,6 +367,7 @@ async fn incidents(config: &Config, credential: Arc<dyn TokenCredential>, who: h
                 INCIDENTS,
                 &e,
                 config,
+                target,
                 who,
                 Access {
                     service: "Sentinel",
@@ -259,10 +387,15 @@ async fn incidents(config: &Config, credential: Arc<dyn TokenCredential>, who: h
 }
 
 /// Runs the candidate query the timer sends, and reads its answer as the engine does.
-async fn query(config: &Config, credential: Arc<dyn TokenCredential>, who: hints::Grantee<'_>) -> Step {
+async fn query(
+    config: &Config,
+    id: &WorkspaceGuid,
+    credential: Arc<dyn TokenCredential>,
+    target: hints::Target<'_>,
+    who: hints::Grantee<'_>,
+) -> Step {
     let logs = LogsClient::new(
         &config.log_analytics_endpoint,
-        &config.workspace_id,
         credential,
         config.cloud.log_analytics_scope(),
     );
@@ -272,7 +405,9 @@ async fn query(config: &Config, credential: Arc<dyn TokenCredential>, who: hints
         config.reopen_on_reactivation,
     );
     let started = std::time::Instant::now();
-    let answer = logs.query(&text, Duration::from_secs(config.run_budget_seconds)).await;
+    let answer = logs
+        .query(id, &text, Duration::from_secs(config.run_budget_seconds))
+        .await;
     let ms = started.elapsed().as_millis() as u64;
     match answer {
         Ok(None) => Step::ok(
@@ -312,6 +447,7 @@ async fn query(config: &Config, credential: Arc<dyn TokenCredential>, who: hints
             QUERY,
             &e,
             config,
+            target,
             who,
             Access {
                 service: "Log Analytics",
@@ -326,32 +462,45 @@ async fn query(config: &Config, credential: Arc<dyn TokenCredential>, who: hints
 struct Access {
     service: &'static str,
     role: &'static str,
-    fix: fn(&AzureError, &Config, &str) -> String,
+    fix: fn(&AzureError, &Config, hints::Target<'_>, &str) -> String,
 }
 
 /// A failed access step: the error, its fix, what the service said and, for a 403, the
 /// command that grants `access.role` on the workspace to the principal.
-fn access_failed(name: &'static str, e: &AzureError, config: &Config, who: hints::Grantee<'_>, access: Access) -> Step {
+fn access_failed(
+    name: &'static str,
+    e: &AzureError,
+    config: &Config,
+    target: hints::Target<'_>,
+    who: hints::Grantee<'_>,
+    access: Access,
+) -> Step {
     let message = hints::service_message(e);
-    let mut step = Step::fail(name, hints::detail(e), (access.fix)(e, config, &who.describe(&message)))
-        .note(format!("{} said: {message}", access.service));
+    let mut step = Step::fail(
+        name,
+        hints::detail(e),
+        (access.fix)(e, config, target, &who.describe(&message)),
+    )
+    .note(format!("{} said: {message}", access.service));
     if e.status() == Some(403)
-        && let Some(command) = who.command(&message, access.role, &hints::workspace_rid(config))
+        && let Some(command) = who.command(&message, access.role, &target.resource.arm_id())
     {
         step = step.note(command);
     }
     step
 }
 
-/// One reconciliation with dry run forced on: what the timer would do now.
-async fn dry_run(config: &Config) -> Step {
+/// One reconciliation of `workspace` with dry run forced on: what the timer would do now.
+async fn dry_run(config: &Config, workspace: WorkspaceSetting) -> Step {
     let mut config = config.clone();
     config.dry_run = true;
-    let engine = match crate::build_engine(&config) {
-        Ok(e) => e,
+    config.workspaces = vec![workspace];
+    let fleet = match crate::build_fleet(&config) {
+        Ok(f) => f,
         Err(e) => return Step::fail(DRY_RUN, "not started", e),
     };
-    let summary = engine.reconcile(format!("check-{}", uuid::Uuid::new_v4())).await;
+    let run_id = format!("check-{}", uuid::Uuid::new_v4());
+    let summary = fleet.engines()[0].reconcile(run_id).await;
     dry_run_step(&summary, config.lookback_days)
 }
 
@@ -464,11 +613,8 @@ mod tests {
         let error = Config::from_lookup(|_| None).unwrap_err();
         let step = settings_failed(&error);
         assert_eq!(step.status, Status::Fail);
-        assert_eq!(
-            step.detail,
-            "2 missing or invalid: SENTINEL_WORKSPACE_ID, SENTINEL_WORKSPACE_RESOURCE_ID"
-        );
-        assert!(step.notes[0].starts_with("SENTINEL_WORKSPACE_ID: missing"));
-        assert_eq!(step.data["problems"][1]["setting"], "SENTINEL_WORKSPACE_RESOURCE_ID");
+        assert_eq!(step.detail, "1 missing or invalid: SENTINEL_WORKSPACE_RESOURCE_ID");
+        assert!(step.notes[0].starts_with("SENTINEL_WORKSPACE_RESOURCE_ID: missing"));
+        assert_eq!(step.data["problems"][0]["setting"], "SENTINEL_WORKSPACE_RESOURCE_ID");
     }
 }

@@ -12,6 +12,9 @@ pub const CREDENTIAL: &str = "credential";
 pub const ARM_TOKEN: &str = "arm-token";
 /// A token for the Log Analytics query API.
 pub const LOGS_TOKEN: &str = "logs-token";
+/// The workspace's Log Analytics id: given by `SENTINEL_WORKSPACE_ID`, or read from the
+/// workspace resource.
+pub const WORKSPACE: &str = "workspace";
 /// Reading incidents.
 pub const INCIDENTS: &str = "incidents";
 /// The Sentinel API accepted `SENTINEL_API_VERSION`.
@@ -21,16 +24,19 @@ pub const QUERY: &str = "query";
 /// A reconciliation with dry run forced on.
 pub const DRY_RUN: &str = "dry-run";
 /// Every step, in order.
-pub const STEPS: [&str; 8] = [
+pub const STEPS: [&str; 9] = [
     SETTINGS,
     CREDENTIAL,
     ARM_TOKEN,
     LOGS_TOKEN,
+    WORKSPACE,
     INCIDENTS,
     API_VERSION,
     QUERY,
     DRY_RUN,
 ];
+/// The steps run once, whatever the number of workspaces; the others run per workspace.
+pub const COMMON_STEPS: usize = 4;
 
 /// Outcome of one step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -126,27 +132,84 @@ pub struct Report {
     pub ok: bool,
     /// The process's exit status: 0 all ok, 1 a check failed, 2 settings missing or invalid.
     pub exit_code: u8,
-    /// The workspace checked (its resource id), when the settings name one.
+    /// The workspace checked (its resource id), when the settings name one and only one is
+    /// checked.
     pub workspace: Option<String>,
-    /// Every step in [`STEPS`] order.
+    /// Every step in [`STEPS`] order; with several workspaces, only the common ones (the first
+    /// [`COMMON_STEPS`]).
     pub steps: Vec<Step>,
+    /// With several workspaces: each one's own steps (from [`WORKSPACE`] on).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub workspaces: Vec<WorkspaceChecks>,
+}
+
+/// The per-workspace steps of one of several workspaces.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkspaceChecks {
+    /// The workspace's resource id.
+    pub workspace: String,
+    /// Every one of its steps ok.
+    pub ok: bool,
+    /// Its steps, in [`STEPS`] order.
+    pub steps: Vec<Step>,
+}
+
+/// Adds the steps of `names` that `steps` lacks as skipped, and sorts them in [`STEPS`] order.
+fn complete(mut steps: Vec<Step>, names: &[&'static str], why: &str) -> Vec<Step> {
+    for name in names {
+        if !steps.iter().any(|s| s.name == *name) {
+            steps.push(Step::skipped(name, why.to_owned()));
+        }
+    }
+    steps.sort_by_key(|s| STEPS.iter().position(|n| *n == s.name));
+    steps
+}
+
+fn why_not_run(steps: &[Step]) -> String {
+    match steps.iter().find(|s| s.status == Status::Fail) {
+        Some(failed) => format!("not run: {} failed", failed.name),
+        None => "not run".to_owned(),
+    }
+}
+
+fn all_ok(steps: &[Step]) -> bool {
+    steps.iter().all(|s| s.status == Status::Ok)
 }
 
 impl Report {
     /// The report of `steps`; steps not run are added as skipped, so every report lists all.
-    pub fn new(workspace: Option<String>, mut steps: Vec<Step>) -> Self {
-        let why = match steps.iter().find(|s| s.status == Status::Fail) {
-            Some(failed) => format!("not run: {} failed", failed.name),
-            None => "not run".to_owned(),
-        };
-        for name in STEPS {
-            if !steps.iter().any(|s| s.name == name) {
-                steps.push(Step::skipped(name, why.clone()));
-            }
-        }
-        steps.sort_by_key(|s| STEPS.iter().position(|n| *n == s.name));
+    pub fn new(workspace: Option<String>, steps: Vec<Step>) -> Self {
+        let why = why_not_run(&steps);
+        let steps = complete(steps, &STEPS, &why);
+        Self::finish(workspace, steps, Vec::new())
+    }
+
+    /// The report over several workspaces: the common steps once, then each workspace's own.
+    pub fn several(common: Vec<Step>, parts: Vec<(String, Vec<Step>)>) -> Self {
+        let why = why_not_run(&common);
+        let common = complete(common, &STEPS[..COMMON_STEPS], &why);
+        let workspaces = parts
+            .into_iter()
+            .map(|(workspace, steps)| {
+                let why = if all_ok(&common) {
+                    why_not_run(&steps)
+                } else {
+                    why_not_run(&common)
+                };
+                let steps = complete(steps, &STEPS[COMMON_STEPS..], &why);
+                WorkspaceChecks {
+                    workspace,
+                    ok: all_ok(&steps),
+                    steps,
+                }
+            })
+            .collect();
+        Self::finish(None, common, workspaces)
+    }
+
+    fn finish(workspace: Option<String>, steps: Vec<Step>, workspaces: Vec<WorkspaceChecks>) -> Self {
         let settings_failed = steps.iter().any(|s| s.name == SETTINGS && s.status == Status::Fail);
-        let ok = steps.iter().all(|s| s.status == Status::Ok);
+        let ok = all_ok(&steps) && workspaces.iter().all(|w| w.ok);
         Self {
             ok,
             exit_code: if settings_failed {
@@ -158,6 +221,7 @@ impl Report {
             },
             workspace,
             steps,
+            workspaces,
         }
     }
 
@@ -167,28 +231,31 @@ impl Report {
     }
 
     /// Aligned text: one line per step (`ok    settings     …`, `FAIL  incidents    403 …: grant …`),
-    /// its notes indented below, and a last line saying whether the deployment is ready.
+    /// its notes indented below, each workspace's steps under its name when there are several,
+    /// and a last line saying whether the deployment is ready.
     pub fn text(&self) -> String {
         let mut out = String::new();
         if let Some(ws) = &self.workspace {
             out.push_str(&format!("handler check: workspace {ws}\n"));
+        } else if !self.workspaces.is_empty() {
+            out.push_str(&format!("handler check: {} workspaces\n", self.workspaces.len()));
         }
-        for step in &self.steps {
-            let line = match &step.fix {
-                Some(fix) => format!("{}: {fix}", step.detail),
-                None => step.detail.clone(),
-            };
-            out.push_str(&format!("{:<6}{:<13}{line}\n", step.status.label(), step.name));
-            for note in &step.notes {
-                out.push_str(&format!("{:19}{note}\n", ""));
-            }
+        write_steps(&mut out, &self.steps);
+        for part in &self.workspaces {
+            out.push_str(&format!("workspace {}\n", part.workspace));
+            write_steps(&mut out, &part.steps);
         }
-        let failed = self.steps.iter().filter(|s| s.status == Status::Fail).count();
-        let skipped = self.steps.iter().filter(|s| s.status == Status::Skipped).count();
+        let every: Vec<&Step> = self
+            .steps
+            .iter()
+            .chain(self.workspaces.iter().flat_map(|w| &w.steps))
+            .collect();
+        let failed = every.iter().filter(|s| s.status == Status::Fail).count();
+        let skipped = every.iter().filter(|s| s.status == Status::Skipped).count();
         if self.ok {
             out.push_str(&format!(
                 "all {} checks passed: the handler can read, query and decide; review the dry run above before setting SYNC_DRY_RUN=false\n",
-                self.steps.len()
+                every.len()
             ));
         } else {
             out.push_str(&format!(
@@ -197,6 +264,19 @@ impl Report {
             ));
         }
         out
+    }
+}
+
+fn write_steps(out: &mut String, steps: &[Step]) {
+    for step in steps {
+        let line = match &step.fix {
+            Some(fix) => format!("{}: {fix}", step.detail),
+            None => step.detail.clone(),
+        };
+        out.push_str(&format!("{:<6}{:<13}{line}\n", step.status.label(), step.name));
+        for note in &step.notes {
+            out.push_str(&format!("{:19}{note}\n", ""));
+        }
     }
 }
 
@@ -223,9 +303,9 @@ mod tests {
         let all: Vec<Step> = STEPS.iter().map(|n| Step::ok(n, "fine")).collect();
         let report = Report::new(Some("/subscriptions/x".into()), all.clone());
         assert_eq!((report.ok, report.exit_code), (true, 0));
-        assert!(report.text().contains("all 8 checks passed"));
+        assert!(report.text().contains("all 9 checks passed"));
         let mut some = all;
-        some[4] = Step::fail(
+        some[5] = Step::fail(
             INCIDENTS,
             "403 AuthorizationFailed",
             "grant Microsoft Sentinel Responder",
@@ -240,9 +320,37 @@ mod tests {
         assert!(text.contains("ok    settings     fine\n"), "{text}");
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["exitCode"], 1);
-        assert_eq!(json["steps"][4]["status"], "fail");
-        assert_eq!(json["steps"][4]["fix"], "grant Microsoft Sentinel Responder");
+        assert_eq!(json["steps"][5]["status"], "fail");
+        assert_eq!(json["steps"][5]["fix"], "grant Microsoft Sentinel Responder");
         assert!(json["steps"][0].get("fix").is_none());
+        let several = Report::several(
+            STEPS[..COMMON_STEPS].iter().map(|n| Step::ok(n, "fine")).collect(),
+            vec![
+                (
+                    "/w/a".into(),
+                    STEPS[COMMON_STEPS..].iter().map(|n| Step::ok(n, "fine")).collect(),
+                ),
+                (
+                    "/w/b".into(),
+                    vec![Step::fail(
+                        WORKSPACE,
+                        "401 InvalidAuthenticationTokenTenant",
+                        "delegate it",
+                    )],
+                ),
+            ],
+        );
+        assert_eq!((several.ok, several.exit_code), (false, 1));
+        assert!(several.workspaces[0].ok && !several.workspaces[1].ok);
+        assert_eq!(several.workspaces[1].steps.len(), STEPS.len() - COMMON_STEPS);
+        assert_eq!(several.workspaces[1].steps[1].detail, "not run: workspace failed");
+        let text = several.text();
+        assert!(text.starts_with("handler check: 2 workspaces\n"), "{text}");
+        assert!(
+            text.contains("workspace /w/b\nFAIL  workspace    401 InvalidAuthenticationTokenTenant: delegate it\n"),
+            "{text}"
+        );
+        assert!(text.contains("1 failed, 4 skipped"), "{text}");
         let step = Step::ok(CREDENTIAL, "x").note("failed.\nTo troubleshoot, visit …");
         assert_eq!(step.notes, ["failed. To troubleshoot, visit …"]);
     }

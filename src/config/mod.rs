@@ -7,11 +7,13 @@ use std::fmt;
 
 use azure_core::http::Url;
 
-use crate::domain::{Classification, WorkspaceGuid, WorkspaceResourceId};
+use crate::domain::Classification;
 
 mod cloud;
+mod workspaces;
 
 pub use cloud::Cloud;
+pub use workspaces::{MAX_WORKSPACES, WorkspaceSetting};
 
 /// Every app setting the code reads, in the order the README documents them.
 pub const SETTINGS: [&str; 17] = [
@@ -55,10 +57,10 @@ pub const DEFAULT_DISMISSED_CLASSIFICATION: Classification = Classification::Ben
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `SENTINEL_WORKSPACE_ID`: Log Analytics workspace GUID, for the query API.
-    pub workspace_id: WorkspaceGuid,
-    /// `SENTINEL_WORKSPACE_RESOURCE_ID`: the workspace's ARM id, for the Sentinel API.
-    pub workspace: WorkspaceResourceId,
+    /// `SENTINEL_WORKSPACE_RESOURCE_ID` (the workspaces' ARM ids, for the Sentinel API) with
+    /// `SENTINEL_WORKSPACE_ID` (their Log Analytics ids, for the query API, when given): one or
+    /// more workspaces, in the order the settings list them.
+    pub workspaces: Vec<WorkspaceSetting>,
     /// `AZURE_CLIENT_ID`: client id of a user-assigned managed identity, if one is used.
     pub client_id: Option<String>,
     /// `AZURE_CLOUD`.
@@ -130,24 +132,16 @@ impl Config {
         let mut errors = Vec::new();
         let mut fail = |setting: &'static str, problem: String| errors.push(SettingError { setting, problem });
 
-        let workspace_id = match get("SENTINEL_WORKSPACE_ID") {
-            None => {
-                fail("SENTINEL_WORKSPACE_ID", "missing; set it to the Log Analytics workspace id (a GUID, 'Workspace ID' on the workspace's Overview page)".into());
-                None
+        let workspaces = workspaces::parse(
+            get("SENTINEL_WORKSPACE_RESOURCE_ID").as_deref(),
+            get("SENTINEL_WORKSPACE_ID").as_deref(),
+        )
+        .map_err(|problems| {
+            for (setting, problem) in problems {
+                fail(setting, problem);
             }
-            Some(v) => WorkspaceGuid::parse(&v)
-                .map_err(|e| fail("SENTINEL_WORKSPACE_ID", e.problem))
-                .ok(),
-        };
-        let workspace = match get("SENTINEL_WORKSPACE_RESOURCE_ID") {
-            None => {
-                fail("SENTINEL_WORKSPACE_RESOURCE_ID", "missing; set it to the workspace's resource id (/subscriptions/…/resourceGroups/…/providers/Microsoft.OperationalInsights/workspaces/…)".into());
-                None
-            }
-            Some(v) => WorkspaceResourceId::parse(&v)
-                .map_err(|e| fail("SENTINEL_WORKSPACE_RESOURCE_ID", e.problem))
-                .ok(),
-        };
+        })
+        .ok();
         let client_id = match get("AZURE_CLIENT_ID") {
             Some(v) if !crate::domain::is_guid(&v) => {
                 fail(
@@ -227,29 +221,24 @@ impl Config {
         .map_err(|p| fail("SYNC_WEBHOOK_TIMEOUT_SECONDS", p))
         .unwrap_or(DEFAULT_WEBHOOK_TIMEOUT_SECONDS);
 
-        match (workspace_id, workspace, arm_endpoint, log_analytics_endpoint) {
-            (Some(workspace_id), Some(workspace), Some(arm_endpoint), Some(log_analytics_endpoint))
-                if errors.is_empty() =>
-            {
-                Ok(Self {
-                    workspace_id,
-                    workspace,
-                    client_id,
-                    cloud,
-                    arm_endpoint,
-                    log_analytics_endpoint,
-                    api_version,
-                    schedule,
-                    lookback_days,
-                    dry_run,
-                    skip_owned,
-                    resolved_classification,
-                    dismissed_classification,
-                    reopen_on_reactivation,
-                    run_budget_seconds,
-                    webhook_timeout_seconds,
-                })
-            }
+        match (workspaces, arm_endpoint, log_analytics_endpoint) {
+            (Some(workspaces), Some(arm_endpoint), Some(log_analytics_endpoint)) if errors.is_empty() => Ok(Self {
+                workspaces,
+                client_id,
+                cloud,
+                arm_endpoint,
+                log_analytics_endpoint,
+                api_version,
+                schedule,
+                lookback_days,
+                dry_run,
+                skip_owned,
+                resolved_classification,
+                dismissed_classification,
+                reopen_on_reactivation,
+                run_budget_seconds,
+                webhook_timeout_seconds,
+            }),
             _ => Err(ConfigError(errors)),
         }
     }
@@ -408,8 +397,12 @@ mod tests {
     fn every_error_names_its_setting() {
         let err = load(&HashMap::new()).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("SENTINEL_WORKSPACE_ID: missing"), "{text}");
+        assert_eq!(err.0.len(), 1, "{text}");
         assert!(text.contains("SENTINEL_WORKSPACE_RESOURCE_ID: missing"), "{text}");
+        // The workspace id is optional: the handler reads it from the workspace resource.
+        let mut m = base();
+        m.remove("SENTINEL_WORKSPACE_ID");
+        assert!(load(&m).unwrap().workspaces[0].id.is_none());
 
         for (key, value) in [
             ("SENTINEL_WORKSPACE_ID", "not-a-guid"),

@@ -28,8 +28,8 @@ pub use candidates::{BadRow, Candidate, candidates_from};
 pub use report::{Action, IncidentReport, RunSummary};
 
 use crate::{
-    azure::{incidents::IncidentsClient, logs::LogsClient},
-    domain::IncidentName,
+    azure::{AzureError, incidents::IncidentsClient, logs::LogsClient},
+    domain::{IncidentName, WorkspaceGuid, WorkspaceResourceId},
     policy::PolicyOptions,
 };
 
@@ -87,6 +87,9 @@ impl CallCounter {
 pub struct Engine {
     logs: LogsClient,
     incidents: IncidentsClient,
+    /// The workspace's Log Analytics id: from the settings, or read from the workspace resource
+    /// on first use (a failed read is tried again by the next run).
+    workspace_id: Arc<tokio::sync::OnceCell<WorkspaceGuid>>,
     options: EngineOptions,
     calls: Arc<CallCounter>,
     /// Audit comments this process wrote or found (their ids, or `<incident>/<transition>`),
@@ -114,11 +117,18 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const MAX_COMMENTS_SEEN: usize = 100_000;
 
 impl Engine {
-    /// An engine over the two clients.
-    pub fn new(logs: LogsClient, incidents: IncidentsClient, options: EngineOptions) -> Self {
+    /// An engine for the workspace `incidents` reaches, querying it through `logs`. Without
+    /// `workspace_id`, the id is read from the workspace resource when first needed.
+    pub fn new(
+        logs: LogsClient,
+        incidents: IncidentsClient,
+        workspace_id: Option<WorkspaceGuid>,
+        options: EngineOptions,
+    ) -> Self {
         Self {
             logs,
             incidents,
+            workspace_id: Arc::new(tokio::sync::OnceCell::new_with(workspace_id)),
             options,
             calls: Arc::default(),
             comments_seen: Arc::default(),
@@ -182,6 +192,30 @@ impl Engine {
     /// The engine's options.
     pub fn options(&self) -> EngineOptions {
         self.options
+    }
+
+    /// The workspace this engine syncs.
+    pub fn workspace(&self) -> &WorkspaceResourceId {
+        self.incidents.workspace()
+    }
+
+    /// The workspace's Log Analytics id, if known without a call (given in the settings or
+    /// read before).
+    pub fn known_workspace_id(&self) -> Option<&WorkspaceGuid> {
+        self.workspace_id.get()
+    }
+
+    /// The workspace's Log Analytics id: from the settings, or read from the workspace resource
+    /// once per process.
+    pub async fn workspace_id(&self) -> Result<&WorkspaceGuid, AzureError> {
+        self.workspace_id
+            .get_or_try_init(|| async {
+                self.calls.add("workspace");
+                let id = self.incidents.workspace_id().await?;
+                tracing::info!(workspace = %self.workspace().workspace_name, workspace_id = %id.as_str(), "workspace id read from the workspace resource");
+                Ok(id)
+            })
+            .await
     }
 
     /// Syncs one incident by name, reading its alerts fresh from the REST API (the CLI path).

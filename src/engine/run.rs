@@ -25,8 +25,20 @@ impl Engine {
         // instead of being cut off mid-sync.
         let start_cutoff = deadline - (self.options.run_budget / 4).min(Duration::from_secs(30));
         tracing::info!(run_id = %summary.run_id, dry_run = self.options.dry_run, lookback_days = self.options.lookback_days, "run started");
+        let rid = summary.run_id.clone();
+        let answer = async {
+            let run_id = &rid;
+            let id = self.workspace_id().await.map_err(|e| {
+                tracing::error!(%run_id, error = %e, "run failed: the workspace's id could not be read from its resource; nothing was changed");
+                format!("the workspace's id could not be read from its resource (SENTINEL_WORKSPACE_ID does not give it): {e}")
+            })?;
+            self.query_workspace(id, deadline).await.map_err(|e| {
+                tracing::error!(%run_id, error = %e, "run failed: the candidate query did not complete; nothing was changed");
+                format!("candidate query failed: {e}")
+            })
+        };
         let answer = tokio::select! {
-            answer = self.query_workspace(deadline) => answer,
+            answer = answer => answer,
             () = self.stopping() => {
                 tracing::warn!(run_id = %summary.run_id, "run stopped before the candidate query answered: the host is stopping this process (SIGTERM); nothing was changed");
                 summary.stopped = true;
@@ -38,8 +50,7 @@ impl Engine {
         let (mut candidates, bad_rows) = match answer {
             Ok(answer) => answer,
             Err(e) => {
-                tracing::error!(run_id = %summary.run_id, error = %e, "run failed: the candidate query did not complete; nothing was changed");
-                summary.error = Some(format!("candidate query failed: {e}"));
+                summary.error = Some(e);
                 summary.calls = self.calls.take();
                 summary.finish();
                 return summary;
@@ -219,6 +230,7 @@ impl Engine {
     /// answer; the run fails only if a part cannot be split further.
     async fn query_workspace(
         &self,
+        workspace_id: &crate::domain::WorkspaceGuid,
         deadline: tokio::time::Instant,
     ) -> Result<(Vec<Candidate>, Vec<BadRow>), AzureError> {
         let count = self.partitions.load(Ordering::Relaxed).max(1);
@@ -233,7 +245,7 @@ impl Engine {
             self.calls.add("query");
             // The query client bounds the query by the time left in the run.
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match self.logs.query(&query, remaining).await {
+            match self.logs.query(workspace_id, &query, remaining).await {
                 // The documented 204 of a workspace with no data: no candidates.
                 Ok(None) => {}
                 Ok(Some(table)) => {

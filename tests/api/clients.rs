@@ -70,13 +70,24 @@ async fn replay(status: u16, body: Option<Value>) -> (Url, Arc<AtomicUsize>) {
     (url, hits)
 }
 
-fn logs_client(url: &Url) -> LogsClient {
+/// A client of the query API at `url`, bound to the example workspace.
+struct WorkspaceLogs(LogsClient, WorkspaceGuid);
+
+impl WorkspaceLogs {
+    async fn query(
+        &self,
+        query: &str,
+        timeout: std::time::Duration,
+    ) -> Result<Option<dfc_sentinel_sync::azure::logs::Table>, dfc_sentinel_sync::azure::AzureError> {
+        self.0.query(&self.1, query, timeout).await
+    }
+}
+
+fn logs_client(url: &Url) -> WorkspaceLogs {
     let ws = WorkspaceGuid::parse("c8c99641-985d-4e4e-8e91-fb3466cd0e5b").unwrap();
-    LogsClient::new(
-        url,
-        &ws,
-        Arc::new(StaticCredential),
-        "https://api.loganalytics.io/.default",
+    WorkspaceLogs(
+        LogsClient::new(url, Arc::new(StaticCredential), "https://api.loganalytics.io/.default"),
+        ws,
     )
 }
 

@@ -1,0 +1,211 @@
+//! The workspaces one deployment serves (`SENTINEL_WORKSPACE_RESOURCE_ID` may list several): an
+//! [`Engine`] per workspace over shared clients, one reconciliation over all of them, and the
+//! lookup of the workspace an incident belongs to.
+//!
+//! The engines share one Log Analytics client (at most five queries in flight for the
+//! principal, `azure::logs::MAX_CONCURRENT_QUERIES`) and one Resource Manager pipeline (one pacer:
+//! ARM throttles the principal). A run syncs every workspace at the same time; a workspace that
+//! fails (no access, a query error) fails alone, and the others are synced as if it were not
+//! there. With one workspace everything (summary, log lines) is exactly as without this module.
+//!
+//! - [`summary`]: the run over several workspaces, its totals and its log lines.
+
+mod summary;
+
+use tracing::Instrument;
+
+pub use summary::{FleetRun, Totals, WorkspaceRun};
+
+use crate::{
+    azure::AzureError,
+    domain::{IncidentName, WorkspaceGuid, WorkspaceResourceId},
+    engine::{Engine, EngineOptions},
+    webhook::{self, Rejection},
+};
+
+/// Every configured workspace's engine, in the settings' order.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    engines: Vec<Engine>,
+    /// A short name per workspace for logs: the workspace name, or
+    /// `<subscription>/<resource group>/<name>` where two workspaces share a name.
+    labels: Vec<String>,
+}
+
+impl Fleet {
+    /// A fleet of these engines (at least one).
+    pub fn new(engines: Vec<Engine>) -> Self {
+        assert!(!engines.is_empty(), "a fleet has at least one workspace");
+        let labels = engines
+            .iter()
+            .map(|e| {
+                let ws = e.workspace();
+                let shared = engines
+                    .iter()
+                    .filter(|o| o.workspace().workspace_name.eq_ignore_ascii_case(&ws.workspace_name))
+                    .count()
+                    > 1;
+                if shared {
+                    format!("{}/{}/{}", ws.subscription_id, ws.resource_group, ws.workspace_name)
+                } else {
+                    ws.workspace_name.clone()
+                }
+            })
+            .collect();
+        Self { engines, labels }
+    }
+
+    /// The engines, in the settings' order.
+    pub fn engines(&self) -> &[Engine] {
+        &self.engines
+    }
+
+    /// How many workspaces.
+    pub fn len(&self) -> usize {
+        self.engines.len()
+    }
+
+    /// Never true: a fleet has at least one workspace.
+    pub fn is_empty(&self) -> bool {
+        self.engines.is_empty()
+    }
+
+    /// The log label of the `index`th workspace.
+    pub fn label(&self, index: usize) -> &str {
+        &self.labels[index]
+    }
+
+    /// The options every engine shares.
+    pub fn options(&self) -> EngineOptions {
+        self.engines[0].options()
+    }
+
+    /// The same fleet, stopping when `stop` becomes `true` (see [`Engine::with_stop`]).
+    pub fn with_stop(self, stop: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self {
+            engines: self.engines.into_iter().map(|e| e.with_stop(stop.clone())).collect(),
+            labels: self.labels,
+        }
+    }
+
+    /// The index of the engine of `workspace`, if it is configured.
+    pub fn position(&self, workspace: &WorkspaceResourceId) -> Option<usize> {
+        self.engines.iter().position(|e| e.workspace().same_as(workspace))
+    }
+
+    /// The workspaces' ARM ids and, where known without a call, their Log Analytics ids.
+    pub fn scopes(&self) -> Vec<webhook::Scope<'_>> {
+        self.engines
+            .iter()
+            .map(|e| webhook::Scope {
+                workspace: e.workspace(),
+                workspace_id: e.known_workspace_id(),
+            })
+            .collect()
+    }
+
+    /// The Log Analytics id of the `index`th workspace, read from its resource when the settings
+    /// do not give it.
+    pub async fn workspace_id(&self, index: usize) -> Result<&WorkspaceGuid, AzureError> {
+        self.engines[index].workspace_id().await
+    }
+
+    /// The workspace (its index) and incident a webhook payload is about. The pure routing is
+    /// [`webhook::incident_from`]; this reads the workspace ids it needs and the settings do not
+    /// give (only for a payload whose `workspaceId` must be compared, and only of configured
+    /// workspaces: a payload naming another workspace by ARM id or `workspaceInfo` is refused
+    /// without any call).
+    pub async fn route(&self, payload: &serde_json::Value) -> Result<(usize, IncidentName), Rejection> {
+        let mut target = webhook::incident_from(payload, &self.scopes())?;
+        if target.workspace.is_none() {
+            // Only the workspaceId names the workspace: learn the ids not known yet, then route
+            // again (every id is known now, so the second answer names one workspace or is a 403).
+            for i in 0..self.len() {
+                self.workspace_id(i).await.map_err(|e| self.unreadable(i, &e))?;
+            }
+            target = webhook::incident_from(payload, &self.scopes())?;
+        }
+        let Some(index) = target.workspace else {
+            return Err(Rejection {
+                status: 403,
+                code: "wrong-workspace",
+                message: "workspaceId is not a workspace this function serves".into(),
+            });
+        };
+        if let Some(claimed) = &target.unverified_workspace_id {
+            let id = self.workspace_id(index).await.map_err(|e| self.unreadable(index, &e))?;
+            if !claimed.eq_ignore_ascii_case(id.as_str()) {
+                return Err(Rejection {
+                    status: 403,
+                    code: "wrong-workspace",
+                    message: format!(
+                        "workspaceId is not the id of workspace {}, which the rest of the payload names",
+                        self.label(index)
+                    ),
+                });
+            }
+        }
+        Ok((index, target.name))
+    }
+
+    fn unreadable(&self, index: usize, error: &AzureError) -> Rejection {
+        Rejection {
+            status: 502,
+            code: "workspace-id-unreadable",
+            message: format!(
+                "the id of workspace {} could not be read from its resource, so the payload's workspaceId cannot be checked: {error}",
+                self.label(index)
+            ),
+        }
+    }
+
+    /// The fleet of the one workspace `wanted` names (its name, or its resource id), for the
+    /// CLI's `--workspace`.
+    pub fn only(&self, wanted: &str) -> Result<Self, String> {
+        let by_id = WorkspaceResourceId::parse(wanted).ok();
+        let matches: Vec<usize> = (0..self.len())
+            .filter(|&i| {
+                let ws = self.engines[i].workspace();
+                match &by_id {
+                    Some(id) => ws.same_as(id),
+                    None => ws.workspace_name.eq_ignore_ascii_case(wanted) || self.labels[i] == wanted,
+                }
+            })
+            .collect();
+        match matches.as_slice() {
+            [i] => Ok(Self::new(vec![self.engines[*i].clone()])),
+            [] => Err(format!(
+                "--workspace {wanted:?} is none of the configured workspaces ({})",
+                self.labels.join(", ")
+            )),
+            _ => Err(format!(
+                "--workspace {wanted:?} names several configured workspaces; give its resource id"
+            )),
+        }
+    }
+
+    /// One reconciliation of every workspace, all at once. Each workspace's log lines carry its
+    /// label (`workspace=<label>`) when there are several.
+    pub async fn reconcile(&self, run_id: String) -> FleetRun {
+        let started = std::time::Instant::now();
+        let started_at = chrono::Utc::now();
+        let several = self.len() > 1;
+        let runs = futures::future::join_all(self.engines.iter().zip(&self.labels).map(|(engine, label)| {
+            let run = engine.reconcile(run_id.clone());
+            let span = if several {
+                tracing::info_span!("workspace", workspace = %label)
+            } else {
+                tracing::Span::none()
+            };
+            async move {
+                WorkspaceRun {
+                    workspace: engine.workspace().arm_id(),
+                    label: label.clone(),
+                    summary: run.instrument(span).await,
+                }
+            }
+        }))
+        .await;
+        FleetRun::new(run_id, started_at, started.elapsed(), runs)
+    }
+}
