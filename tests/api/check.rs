@@ -139,7 +139,9 @@ async fn json_has_every_step_and_the_dry_run_summary() {
         "{report:#}"
     );
     assert_eq!(steps[1]["data"]["kind"], "managed-identity-system-assigned");
-    let dry = &steps[7]["data"];
+    let step = |name: &str| steps.iter().find(|s| s["name"] == name).unwrap();
+    assert_eq!(step("workspace")["data"]["from"], "settings");
+    let dry = &step("dry-run")["data"];
     assert_eq!(dry["dryRun"], true);
     assert_eq!(
         (
@@ -151,7 +153,7 @@ async fn json_has_every_step_and_the_dry_run_summary() {
     );
     assert_eq!(dry["skipped"]["alerts-pending"], 1);
     assert_eq!(dry["fromXdr"], 0);
-    assert_eq!(steps[6]["data"]["candidates"], 5);
+    assert_eq!(step("query")["data"]["candidates"], 5);
 }
 
 #[tokio::test]
@@ -162,8 +164,7 @@ async fn without_settings_it_names_the_missing_ones_and_exits_2() {
     let out = text(&output);
     assert_eq!(output.status.code(), Some(2), "{out}");
     assert!(
-        line(&out, "FAIL  settings")
-            .contains("2 missing or invalid: SENTINEL_WORKSPACE_ID, SENTINEL_WORKSPACE_RESOURCE_ID"),
+        line(&out, "FAIL  settings").contains("1 missing or invalid: SENTINEL_WORKSPACE_RESOURCE_ID"),
         "{out}"
     );
     assert!(
@@ -176,7 +177,13 @@ async fn without_settings_it_names_the_missing_ones_and_exits_2() {
     );
     assert!(sim.requests().is_empty(), "nothing is called without settings");
 
-    let output = check(&sim, &["--json"], &[("SYNC_LOOKBACK_DAYS", "0")], &remove[..1]).await;
+    let output = check(
+        &sim,
+        &["--json"],
+        &[("SYNC_LOOKBACK_DAYS", "0"), ("SENTINEL_WORKSPACE_ID", "ws")],
+        &[],
+    )
+    .await;
     assert_eq!(output.status.code(), Some(2));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     let problems: Vec<&str> = report["steps"][0]["data"]["problems"]
@@ -360,7 +367,8 @@ async fn incidents_from_microsoft_xdr_are_counted() {
     let output = check(&sim, &["--json"], &[], &[]).await;
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let dry = &report["steps"][7]["data"];
+    let dry = &report["steps"][8]["data"];
+    assert_eq!(report["steps"][8]["name"], "dry-run");
     assert_eq!(
         (dry["scanned"].as_u64(), dry["closed"].as_u64()),
         (Some(6), Some(3)),

@@ -117,9 +117,9 @@ async fn sync_one_incident_changes_it_and_says_so() {
 #[tokio::test]
 async fn sync_without_settings_names_them_and_exits_2() {
     let sim = AzureSim::start(SimConfig::default()).await.unwrap();
-    let output = cli(&sim, &["sync"], &["SENTINEL_WORKSPACE_ID"]).await;
+    let output = cli(&sim, &["sync"], &["SENTINEL_WORKSPACE_RESOURCE_ID"]).await;
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("SENTINEL_WORKSPACE_ID"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("SENTINEL_WORKSPACE_RESOURCE_ID: missing"));
 }
 
 #[tokio::test]

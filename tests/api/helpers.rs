@@ -14,7 +14,10 @@ pub const DFC: &str = "Azure Security Center";
 
 /// A running handler in front of a simulated workspace.
 pub struct TestApp {
+    /// The (first) workspace's simulator.
     pub sim: AzureSim,
+    /// Every workspace's simulator, `sim` first (one unless started with `spawn_fleet_with`).
+    pub fleet: Vec<AzureSim>,
     pub host: FunctionsHost,
     pub handler: Option<HandlerProcess>,
     root: PathBuf,
@@ -51,8 +54,30 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the simulator and the handler; `extra` adds or overrides settings, `remove` drops some.
 pub async fn spawn_app_with(config: SimConfig, extra: &[(&str, &str)], remove: &[&str]) -> TestApp {
-    let sim = AzureSim::start(config).await.expect("simulator starts");
-    let mut settings = settings_for(&sim);
+    spawn_fleet_with(vec![config], extra, remove).await
+}
+
+/// Settings that point the handler at every workspace of `fleet` (one server): the resource ids
+/// and the workspace ids as comma-separated lists.
+pub fn fleet_settings(fleet: &[AzureSim]) -> Vec<(String, String)> {
+    let mut settings = settings_for(&fleet[0]);
+    let join = |f: &dyn Fn(&AzureSim) -> String| fleet.iter().map(f).collect::<Vec<_>>().join(",");
+    for (key, value) in &mut settings {
+        match key.as_str() {
+            "SENTINEL_WORKSPACE_RESOURCE_ID" => *value = join(&|s| s.workspace().resource_id()),
+            "SENTINEL_WORKSPACE_ID" => *value = join(&|s| s.workspace().workspace_id.clone()),
+            _ => {}
+        }
+    }
+    settings
+}
+
+/// Starts one simulator server hosting a workspace per config (`AzureSim::start_fleet`) and the
+/// handler configured for all of them.
+pub async fn spawn_fleet_with(configs: Vec<SimConfig>, extra: &[(&str, &str)], remove: &[&str]) -> TestApp {
+    let fleet = AzureSim::start_fleet(configs).await.expect("simulator starts");
+    let sim = fleet[0].clone();
+    let mut settings = fleet_settings(&fleet);
     settings.retain(|(k, _)| !remove.contains(&k.as_str()) && !extra.iter().any(|(e, _)| e == k));
     settings.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let root = app_root();
@@ -69,6 +94,7 @@ pub async fn spawn_app_with(config: SimConfig, extra: &[(&str, &str)], remove: &
     let host = FunctionsHost::new(handler.base_url(), app, vec![FUNCTION_KEY.to_owned()]);
     TestApp {
         sim,
+        fleet,
         host,
         handler: Some(handler),
         root,
@@ -117,7 +143,7 @@ impl TestApp {
     /// Seeds an incident of Defender XDR (providerName `Microsoft XDR`, a workspace in the
     /// Defender portal) with these alerts.
     pub fn seed_xdr(&self, status: &str, alerts: &[AlertSpec<'_>]) -> (String, Vec<String>) {
-        self.seed_from(true, status, alerts, 1, None, vec![])
+        self.seed_on(&self.sim, true, status, alerts, 1, None, vec![])
     }
 
     pub fn seed_with(
@@ -128,11 +154,18 @@ impl TestApp {
         owner: Option<Owner>,
         labels: Vec<String>,
     ) -> (String, Vec<String>) {
-        self.seed_from(false, status, alerts, incident_age_days, owner, labels)
+        self.seed_on(&self.sim, false, status, alerts, incident_age_days, owner, labels)
     }
 
-    fn seed_from(
+    /// Seeds an incident in the `index`th workspace of the fleet.
+    pub fn seed_in(&self, index: usize, status: &str, alerts: &[AlertSpec<'_>]) -> (String, Vec<String>) {
+        self.seed_on(&self.fleet[index], false, status, alerts, 1, None, vec![])
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn seed_on(
         &self,
+        sim: &AzureSim,
         xdr: bool,
         status: &str,
         alerts: &[AlertSpec<'_>],
@@ -143,7 +176,7 @@ impl TestApp {
         let ids: Vec<String> = alerts
             .iter()
             .map(|(s, p, d)| {
-                self.sim.add_alert(AlertSeed {
+                sim.add_alert(AlertSeed {
                     status: (*s).into(),
                     product_name: (*p).into(),
                     display_name: "Suspicious process".into(),
@@ -164,9 +197,9 @@ impl TestApp {
             classification_reason: None,
         };
         let name = if xdr {
-            self.sim.add_xdr_incident(seed)
+            sim.add_xdr_incident(seed)
         } else {
-            self.sim.add_incident(seed)
+            sim.add_incident(seed)
         };
         (name, ids)
     }

@@ -16,3 +16,4 @@ mod reliability;
 mod scale;
 mod timer;
 mod webhook;
+mod workspaces;

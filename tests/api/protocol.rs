@@ -13,8 +13,11 @@ use crate::helpers::*;
 async fn missing_settings_still_start_and_every_invocation_names_the_setting() {
     let app = spawn_app_with(
         SimConfig::default(),
-        &[("SYNC_LOOKBACK_DAYS", "many")],
-        &["SENTINEL_WORKSPACE_ID"],
+        &[
+            ("SYNC_LOOKBACK_DAYS", "many"),
+            ("SENTINEL_WORKSPACE_ID", "my-workspace"),
+        ],
+        &[],
     )
     .await;
     let invocation = app.run_timer().await;

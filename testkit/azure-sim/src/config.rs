@@ -26,6 +26,10 @@ pub struct SimConfig {
     /// the `PartialError` (`E_QUERY_RESULT_SET_TOO_LARGE`) the real service sends past its
     /// 500,000-record limit. `None` (the default) never truncates.
     pub query_record_limit: Option<usize>,
+    /// The principal's query queue (see `crate::query_queue`): at most `slots` queries run at
+    /// once across the fleet, each for `run_time`; one that waits longer than `max_wait` gets 429.
+    /// Read from the first workspace of a fleet. `None` (the default): queries never wait.
+    pub query_queue: Option<crate::QueryQueue>,
     /// The workspace lives in another Entra tenant than the identity (a customer's, for an MSSP).
     /// `None` (the default): the identity's own tenant.
     pub foreign_tenant: Option<ForeignTenant>,
@@ -80,6 +84,7 @@ impl Default for SimConfig {
             latency: Duration::ZERO,
             arm_throttle: None,
             query_record_limit: None,
+            query_queue: None,
             foreign_tenant: None,
         }
     }

@@ -26,6 +26,7 @@ mod incidents;
 mod loganalytics;
 mod model;
 mod query;
+mod query_queue;
 mod sentinel;
 mod server;
 mod state;
@@ -38,6 +39,7 @@ use std::sync::{Arc, Mutex};
 
 pub use access::Role;
 pub use config::{ArmThrottle, ForeignTenant, SimConfig, Workspace};
+pub use query_queue::QueryQueue;
 
 /// Tenant id of the simulated identity (and of every workspace without a `foreign_tenant`).
 pub const IDENTITY_TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -74,6 +76,7 @@ impl AzureSim {
         let port = listener.local_addr()?.port();
         let identity_header = format!("sim-identity-{}", uuid::Uuid::new_v4().simple());
         let tokens = Arc::new(Mutex::new(std::collections::HashMap::new()));
+        let query_gate = configs[0].query_queue.map(|q| Arc::new(query_queue::Gate::new(q)));
         let members: Vec<Arc<Inner>> = configs
             .into_iter()
             .map(|config| {
@@ -89,6 +92,7 @@ impl AzureSim {
                     client_id: "5e29463d-0a3b-4c4f-9a3e-2b6e0c1d8f70".into(),
                     state: Mutex::new(State::default()),
                     tokens: tokens.clone(),
+                    query_gate: query_gate.clone(),
                     throttled: Default::default(),
                 })
             })
@@ -100,6 +104,15 @@ impl AzureSim {
             }
         });
         Ok(members.into_iter().map(|inner| AzureSim { inner }).collect())
+    }
+
+    /// The principal's query queue so far (`SimConfig::query_queue`): the most queries that ran
+    /// at once, and how many were answered 429 after waiting too long. `(0, 0)` without a queue.
+    pub fn query_queue_stats(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering;
+        self.inner.query_gate.as_ref().map_or((0, 0), |g| {
+            (g.peak.load(Ordering::SeqCst), g.rejected.load(Ordering::SeqCst))
+        })
     }
 
     /// `http://127.0.0.1:<port>`: the ARM, Log Analytics and identity base URL.

@@ -38,6 +38,8 @@ pub(crate) struct Inner {
     pub throttle: Option<Mutex<Throttle>>,
     /// Requests refused by the throttling model.
     pub throttled: AtomicUsize,
+    /// The principal's query queue, shared by every workspace of the server.
+    pub query_gate: Option<Arc<crate::query_queue::Gate>>,
 }
 
 impl Inner {
@@ -234,6 +236,12 @@ async fn dispatch(AxumState(sim): AxumState<Arc<Inner>>, request: Request) -> Re
         // Recorded on arrival, before any delay: a test sees a re-sent query at once.
         let prefer = req.header("prefer").unwrap_or_default().to_owned();
         sim.lock().query_prefer.push(prefer);
+        if let Some(gate) = &sim.query_gate
+            && let Err(response) = gate.pass().await
+        {
+            record(429);
+            return response;
+        }
     }
     // ARM's front door throttles before the resource provider sees the request (and before any
     // scripted fault is used up). Only ARM paths are counted.

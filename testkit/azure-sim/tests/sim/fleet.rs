@@ -3,7 +3,7 @@
 //! `customerId`, and a workspace of another tenant that accepts the tokens only when delegated
 //! through Azure Lighthouse.
 
-use azure_sim::{AlertSeed, AzureSim, ForeignTenant, IncidentSeed, SimConfig, Workspace};
+use azure_sim::{AlertSeed, AzureSim, ForeignTenant, IncidentSeed, QueryQueue, SimConfig, Workspace};
 
 use crate::helpers::{ARM, LA, TestEnv};
 
@@ -21,7 +21,11 @@ fn second_workspace(foreign_tenant: Option<ForeignTenant>) -> SimConfig {
 }
 
 async fn fleet(second: SimConfig) -> (TestEnv, TestEnv) {
-    let mut sims = AzureSim::start_fleet(vec![SimConfig::default(), second]).await.unwrap();
+    fleet_of(SimConfig::default(), second).await
+}
+
+async fn fleet_of(first: SimConfig, second: SimConfig) -> (TestEnv, TestEnv) {
+    let mut sims = AzureSim::start_fleet(vec![first, second]).await.unwrap();
     let b = sims.pop().unwrap();
     let a = sims.pop().unwrap();
     assert_eq!(a.base_url(), b.base_url(), "one server");
@@ -128,4 +132,41 @@ async fn a_workspace_of_another_tenant_accepts_the_tokens_only_when_delegated() 
         "Lighthouse: the managing tenant's token works: {}",
         allowed.text
     );
+}
+
+#[tokio::test]
+async fn queries_beyond_the_principals_slots_wait_and_a_long_wait_is_answered_429() {
+    let queue = QueryQueue {
+        slots: 2,
+        max_wait: std::time::Duration::from_millis(150),
+        run_time: std::time::Duration::from_millis(400),
+    };
+    let (a, b) = fleet_of(
+        SimConfig {
+            query_queue: Some(queue),
+            ..SimConfig::default()
+        },
+        second_workspace(None),
+    )
+    .await;
+    let la = a.token(LA).await;
+    let text = AzureSim::sync_query(7);
+    // Three at once over both workspaces: the queue is the principal's, so one waits too long.
+    let (x, y, z) = tokio::join!(
+        a.post_query(&la, &text),
+        b.post_query(&la, &text),
+        a.post_query(&la, &text)
+    );
+    let mut statuses = vec![x.status, y.status, z.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 200, 429]);
+    assert_eq!(a.sim.query_queue_stats(), (2, 1));
+    // One after the other: each has a slot at once.
+    for env in [&a, &b] {
+        assert_eq!(env.post_query(&la, &text).await.status, 200);
+    }
+    assert_eq!(b.sim.query_queue_stats(), (2, 1), "one queue for the fleet");
+    // Without the option nothing waits.
+    let (c, _) = fleet(second_workspace(None)).await;
+    assert_eq!(c.sim.query_queue_stats(), (0, 0));
 }
