@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use azure_sim::{AzureSim, ForeignTenant, QueryQueue, SimConfig, Workspace};
+use azure_sim::{ArmThrottle, AzureSim, ForeignTenant, QueryQueue, SimConfig, Workspace};
 use functions_host::Outcome;
 use serde_json::{Value, json};
 
@@ -264,6 +264,44 @@ async fn queries_wait_for_the_principals_five_slots_instead_of_being_throttled()
     assert_eq!(rejected, 0, "no query waited in the service's queue");
     assert!((1..=5).contains(&peak), "{peak}");
     assert_eq!(body(&invocation)["ReturnValue"]["totals"]["closed"], 7);
+}
+
+#[tokio::test]
+async fn the_workspaces_share_the_principals_resource_manager_pacing() {
+    // ARM's buckets are the principal's (reads 250 + 25/s, writes 200 + 10/s), whatever the
+    // workspace. Two workspaces with 60 changes each need about 240 writes: more than one burst,
+    // so two pacers (one per workspace) would each spend a full burst and ARM would answer 429.
+    let app = spawn_fleet_with(
+        vec![
+            SimConfig {
+                arm_throttle: Some(ArmThrottle::default()),
+                ..SimConfig::default()
+            },
+            workspace(1, None),
+        ],
+        &[],
+        &[],
+    )
+    .await;
+    for i in 0..2 {
+        for _ in 0..60 {
+            resolved(&app, i);
+        }
+    }
+    let invocation = app.run_timer().await;
+    assert_eq!(invocation.http_status, 200, "{}", invocation.raw_body);
+    let run = &body(&invocation)["ReturnValue"];
+    assert_eq!(run["totals"]["closed"], 120, "{run:#}");
+    let writes: usize = ["put", "comment", "alerts"]
+        .iter()
+        .filter_map(|k| run["totals"]["calls"][k].as_u64())
+        .sum::<u64>() as usize;
+    assert!(writes > 200, "the scenario needs more than one write burst: {writes}");
+    assert_eq!(
+        app.fleet.iter().map(AzureSim::throttled_requests).sum::<usize>(),
+        0,
+        "no request was throttled"
+    );
 }
 
 #[tokio::test]

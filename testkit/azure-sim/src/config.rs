@@ -20,7 +20,8 @@ pub struct SimConfig {
     /// service time. Zero (the default) answers at once.
     pub latency: Duration,
     /// ARM throttling: token buckets per operation class, 429 + `Retry-After` when empty.
-    /// `None` (the default) never throttles.
+    /// `None` (the default) never throttles. The buckets are the principal's: in a fleet, the
+    /// first config's apply to every workspace together.
     pub arm_throttle: Option<ArmThrottle>,
     /// Most records one query answer holds: a larger result is cut to this many rows and carries
     /// the `PartialError` (`E_QUERY_RESULT_SET_TOO_LARGE`) the real service sends past its

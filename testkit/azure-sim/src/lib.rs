@@ -77,15 +77,17 @@ impl AzureSim {
         let identity_header = format!("sim-identity-{}", uuid::Uuid::new_v4().simple());
         let tokens = Arc::new(Mutex::new(std::collections::HashMap::new()));
         let query_gate = configs[0].query_queue.map(|q| Arc::new(query_queue::Gate::new(q)));
+        // ARM throttles the principal (per region), not the workspace: one set of buckets for
+        // every workspace of the server, shaped by the first config.
+        let throttle = configs[0]
+            .arm_throttle
+            .as_ref()
+            .map(|t| Arc::new(Mutex::new(throttle::Throttle::new(t, std::time::Instant::now()))));
         let members: Vec<Arc<Inner>> = configs
             .into_iter()
             .map(|config| {
-                let throttle = config
-                    .arm_throttle
-                    .as_ref()
-                    .map(|t| Mutex::new(throttle::Throttle::new(t, std::time::Instant::now())));
                 Arc::new(Inner {
-                    throttle,
+                    throttle: throttle.clone(),
                     config,
                     base_url: format!("http://127.0.0.1:{port}"),
                     identity_header: identity_header.clone(),

@@ -34,8 +34,9 @@ pub(crate) struct Inner {
     pub state: Mutex<State>,
     /// Tokens the identity endpoint issued: shared by every workspace one server hosts.
     pub tokens: Arc<Mutex<HashMap<String, crate::state::IssuedToken>>>,
-    /// ARM buckets, when `config.arm_throttle` is set (own lock: checked before the state lock).
-    pub throttle: Option<Mutex<Throttle>>,
+    /// ARM buckets, when `config.arm_throttle` is set (own lock: checked before the state lock);
+    /// one set for every workspace of the server (the principal's).
+    pub throttle: Option<Arc<Mutex<Throttle>>>,
     /// Requests refused by the throttling model.
     pub throttled: AtomicUsize,
     /// The principal's query queue, shared by every workspace of the server.
