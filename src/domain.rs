@@ -354,6 +354,14 @@ impl WorkspaceResourceId {
         )
     }
 
+    /// Does `wanted` name this workspace: its resource id, or its name (a CLI's `--workspace`)?
+    pub fn is_named(&self, wanted: &str) -> bool {
+        match Self::parse(wanted) {
+            Ok(id) => self.same_as(&id),
+            Err(_) => self.workspace_name.eq_ignore_ascii_case(wanted),
+        }
+    }
+
     /// Same workspace? ARM names are case-insensitive.
     pub fn same_as(&self, other: &Self) -> bool {
         self.subscription_id.eq_ignore_ascii_case(&other.subscription_id)

@@ -484,7 +484,7 @@ async fn webhook_core(app: &App, content_type: Option<&str>, body: Bytes) -> (St
     };
     match outcome {
         SingleOutcome::Done(report) => {
-            tracing::info!(incident = %report.incident, action = report.action.as_str(), reason = %report.reason, "SecurityAlertWebhook: {}", report_line(&report));
+            tracing::info!(workspace = %engine.workspace().workspace_name, incident = %report.incident, action = report.action.as_str(), reason = %report.reason, "SecurityAlertWebhook: {}", report_line(&report));
             (
                 StatusCode::OK,
                 webhook_reply(&report, engine.options(), engine.workspace().arm_id()),
@@ -501,7 +501,7 @@ async fn webhook_core(app: &App, content_type: Option<&str>, body: Bytes) -> (St
             ),
         ),
         SingleOutcome::Failed(report) => {
-            tracing::error!(incident = %report.incident, reason = %report.reason, detail = %report.detail, "SecurityAlertWebhook: incident not synced");
+            tracing::error!(workspace = %engine.workspace().workspace_name, incident = %report.incident, reason = %report.reason, detail = %report.detail, "SecurityAlertWebhook: incident not synced");
             let mut body = webhook_reply(&report, engine.options(), engine.workspace().arm_id());
             body["error"] = json!({ "code": "sync-failed", "message": report.detail });
             (StatusCode::BAD_GATEWAY, body)

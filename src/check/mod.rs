@@ -49,11 +49,7 @@ pub async fn run(only: Option<&str>) -> Report {
         Err(e) => return Report::new(None, vec![settings_failed(&e)]),
     };
     if let Some(wanted) = only {
-        let by_id = crate::domain::WorkspaceResourceId::parse(wanted).ok();
-        config.workspaces.retain(|w| match &by_id {
-            Some(id) => w.resource.same_as(id),
-            None => w.resource.workspace_name.eq_ignore_ascii_case(wanted),
-        });
+        config.workspaces.retain(|w| w.resource.is_named(wanted));
         if config.workspaces.is_empty() {
             return Report::new(
                 None,

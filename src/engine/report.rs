@@ -156,7 +156,8 @@ pub struct RunSummary {
     pub from_xdr: usize,
     /// Not started because the time budget ran out.
     pub not_reached: usize,
-    /// Calls made, by kind (`query`, `get`, `put`, `alerts`, `comment`).
+    /// Calls made, by kind (`query`, `get`, `put`, `alerts`, `comment`, and `workspace`: the
+    /// workspace resource read for its id).
     pub calls: BTreeMap<String, usize>,
     /// The incidents the run looked at: changed and failed ones first, at most [`MAX_REPORTS`].
     pub incidents: Vec<IncidentReport>,

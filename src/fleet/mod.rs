@@ -162,15 +162,8 @@ impl Fleet {
     /// The fleet of the one workspace `wanted` names (its name, or its resource id), for the
     /// CLI's `--workspace`.
     pub fn only(&self, wanted: &str) -> Result<Self, String> {
-        let by_id = WorkspaceResourceId::parse(wanted).ok();
         let matches: Vec<usize> = (0..self.len())
-            .filter(|&i| {
-                let ws = self.engines[i].workspace();
-                match &by_id {
-                    Some(id) => ws.same_as(id),
-                    None => ws.workspace_name.eq_ignore_ascii_case(wanted) || self.labels[i] == wanted,
-                }
-            })
+            .filter(|&i| self.engines[i].workspace().is_named(wanted) || self.labels[i] == wanted)
             .collect();
         match matches.as_slice() {
             [i] => Ok(Self::new(vec![self.engines[*i].clone()])),
