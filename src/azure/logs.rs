@@ -1,7 +1,7 @@
 //! The Log Analytics query API (`POST {endpoint}/v1/workspaces/{id}/query`) and its typed result
 //! tables. One client serves every workspace of the deployment: it holds the connection pool and
-//! the principal's query slots ([`MAX_CONCURRENT_QUERIES`]). Columns are found by name, never by position; values are checked against the column
-//! type the service declares; `dynamic` cells arrive as JSON text and are parsed again.
+//! the principal's query slots ([`MAX_CONCURRENT_QUERIES`]). Columns are found by name, never by
+//! position; values are checked against the column type the service declares; `dynamic` cells arrive as JSON text and are parsed again.
 //! A `PartialError` (200 with an `error` object) fails the query: acting on half a result could
 //! close incidents whose other alerts were simply missing.
 
@@ -86,20 +86,31 @@ impl LogsClient {
                     message: format!("no answer within {} s", timeout.as_secs()),
                 });
             }
-            let send = async {
-                // Wait for one of the principal's query slots first; the service is asked to wait
-                // only for the time that is left after it. (The semaphore is never closed.)
-                let _slot = self.slots.acquire().await.ok();
-                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                let prefer = [(
-                    "prefer",
-                    format!("wait={}", left.as_secs().clamp(1, MAX_QUERY_TIME.as_secs())),
-                )];
-                self.client
-                    .send_with(Method::Post, query_url.clone(), Some(&body), &prefer)
-                    .await
+            // One of the principal's query slots first; the service is asked to wait only for the
+            // time left after it. (The semaphore is never closed.)
+            let slot = match tokio::time::timeout(remaining, self.slots.acquire()).await {
+                Ok(slot) => slot.ok(),
+                Err(_) => {
+                    return Err(AzureError::Transport {
+                        service: SERVICE,
+                        message: format!(
+                            "no query slot became free within {} s: this identity's {MAX_CONCURRENT_QUERIES} queries (the service's limit) were all running; the query was not sent",
+                            timeout.as_secs()
+                        ),
+                    });
+                }
             };
-            let answer = match tokio::time::timeout(remaining, send).await {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let prefer = [(
+                "prefer",
+                format!("wait={}", remaining.as_secs().clamp(1, MAX_QUERY_TIME.as_secs())),
+            )];
+            let send = self
+                .client
+                .send_with(Method::Post, query_url.clone(), Some(&body), &prefer);
+            let answer = tokio::time::timeout(remaining, send).await;
+            drop(slot);
+            let answer = match answer {
                 Err(_) => {
                     return Err(AzureError::Transport {
                         service: SERVICE,

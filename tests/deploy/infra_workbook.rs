@@ -155,6 +155,7 @@ const EXPECTED: [(&str, &[&str]); 5] = [
         &[
             "timestamp:datetime",
             "RunId:string",
+            "Workspace:string",
             "What:string",
             "FailedIncidents:long",
             "Reasons:dynamic",
