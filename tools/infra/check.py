@@ -42,10 +42,13 @@ Checks:
   8. the webhook path (deployWebhookPlaybook): playbook, API connection, automation rules and their
      roles, in both templates (tools/infra/webhook.py says what exactly);
   9. the workbook (deployWorkbook): its queries are exactly infra/workbook/queries/*.kql, and both
-     templates deploy it to the Sentinel gallery of the workspace (tools/infra/workbook.py).
+     templates deploy it to the Sentinel gallery of the workspace (tools/infra/workbook.py);
+ 10. several workspaces (additionalWorkspaceResourceIds, delegatedWorkspaceResourceIds): the joined
+     setting, the role-assignment loop, nothing for delegated workspaces, Bicep and ARM alike, and
+     the Azure Lighthouse delegation template (tools/infra/workspaces.py).
 
-Checks 3 and 5 read the nested deployments' inner templates too; checks 6 to 9 evaluate the ARM
-template (armeval.py), 8 and 9 with its nested deployments.
+Checks 3 and 5 read the nested deployments' inner templates too; checks 6 to 10 evaluate the ARM
+template (armeval.py), 8 to 10 with its nested deployments; 10 evaluates the Bicep too, translated.
 """
 
 import argparse
@@ -58,6 +61,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the repository
 import armeval  # noqa: E402  (tools/infra/armeval.py, next to this file)
 import webhook  # noqa: E402  (tools/infra/webhook.py: check 8)
 import workbook  # noqa: E402  (tools/infra/workbook.py: check 9)
+import workspaces  # noqa: E402  (tools/infra/workspaces.py: check 10)
 from bicep_tree import body, op  # noqa: E402
 
 SENTINEL_RESPONDER = "3e150937-b8fe-4cfb-8069-0eaf05ecd056"
@@ -255,13 +259,14 @@ def full_check(repo, infra, report):
         report.check(parsed[ws_module].get("globals", {}).get("scope", {}).get("value", "resourceGroup") == "resourceGroup"
                      or "targetScope = 'resourceGroup'" in ws_text, "workspace-access.bicep targets a resource group")
 
-    # The workspace roles are deployed at the workspace's own scope (maybe another subscription/RG).
+    # The workspace roles are deployed at the workspace's own scope (maybe another subscription/RG);
+    # the loop over the additional workspaces is check 10's (workspaces.py).
     ws_mod = [m for m in parsed[main].get("modules", {}).values()
-              if m.get("detail", {}).get("path", "").endswith("workspace-access.bicep")]
+              if m.get("detail", {}).get("path", "").endswith("workspace-access.bicep") and "loop_type" not in m.get("config", {})]
     report.check(len(ws_mod) == 1 and "scope" in ws_mod[0].get("config", {}),
                  "Bicep deploys workspace-access.bicep with an explicit scope (the workspace's resource group)")
     ws_dep = [r for r in arm.get("resources", []) if r.get("type") == "Microsoft.Resources/deployments"
-              and "workspace-access" in r.get("name", "")]
+              and "workspace-access" in r.get("name", "") and "copy" not in r]
     report.check(len(ws_dep) == 1 and "subscriptionId" in ws_dep[0] and "resourceGroup" in ws_dep[0],
                  "ARM deploys workspace-access with subscriptionId and resourceGroup of the workspace")
 
@@ -348,6 +353,7 @@ def full_check(repo, infra, report):
     modules = {f.relative_to(infra).as_posix(): p for f, p in parsed.items()}
     webhook.check(repo, infra, modules, arm, report, SAMPLE_WORKSPACE)
     workbook.check(infra, modules, arm, report, SAMPLE_WORKSPACE)
+    workspaces.check(infra, modules, arm, report, SAMPLE_WORKSPACE)
 
 
 def evaluate(arm, report, **params):
