@@ -63,7 +63,7 @@ def dumps(node):
 
 OPERATORS = {"equals": "equals", "and": "and", "or": "or", "greater_than": "greater",
              "greater_than_or_equals": "greaterOrEquals", "less_than": "less",
-             "less_than_or_equals": "lessOrEquals", "add": "add", "substract": "sub", "minus": "sub"}
+             "less_than_or_equals": "lessOrEquals", "add": "add", "substract": "sub"}
 
 
 class Untranslatable(Exception):
@@ -93,10 +93,19 @@ def _literal(text):
     return "'" + text.replace("'", "''") + "'"
 
 
+_PARSER = []
+
+
+def _parse_expression(text):
+    """A Bicep expression's pycep tree (pycep parses files: the expression becomes a variable)."""
+    if not _PARSER:
+        from pycep import BicepParser  # the offline checker's parser, built once (lark is slow to build)
+        _PARSER.append(BicepParser())
+    return _PARSER[0].parse(text=f"var x = {text}\n")["variables"]["x"]["value"]
+
+
 def _interpolation(text, names):
     """'a${x}b' as format('a{0}b', <x>), the way Bicep compiles an interpolated string."""
-    from pycep import BicepParser  # the offline checker's parser
-
     fmt, args, i = "", [], 0
     while True:
         start = text.find("${", i)
@@ -116,8 +125,7 @@ def _interpolation(text, names):
             j += 1
         if depth:
             raise Untranslatable(f"unterminated interpolation in {text!r}")
-        tree = BicepParser().parse(text=f"var x = {text[start + 2:j - 1]}\n")
-        args.append(to_arm(tree["variables"]["x"]["value"], names))
+        args.append(to_arm(_parse_expression(text[start + 2:j - 1]), names))
         fmt += "{%d}" % (len(args) - 1)
         i = j
     return f"format({', '.join([_literal(fmt)] + args)})"

@@ -368,7 +368,7 @@ def check_lighthouse(infra, report, roles):
         granted = sorted(a.get("roleDefinitionId") for a in auths)
         if granted != sorted(roles.values()) or any(a.get("principalId") != principal for a in auths):
             problems.append(f"authorizations {auths} (want {sorted(roles.values())} for principalId {principal})")
-        if any(g in (OWNER, USER_ACCESS_ADMINISTRATOR) or "delegatedRoleDefinitionIds" in a for a, g in zip(auths, granted)):
+        if any(a.get("roleDefinitionId") in (OWNER, USER_ACCESS_ADMINISTRATOR) or "delegatedRoleDefinitionIds" in a for a in auths):
             problems.append("Owner or User Access Administrator authorized (Lighthouse refuses Owner; not needed)")
         if p.get("managedByTenantId") != tenant:
             problems.append(f"managedByTenantId {p.get('managedByTenantId')}")
