@@ -1,7 +1,7 @@
 //! Several workspaces from one deployment (check 10, tools/infra/workspaces.py): the clean
 //! templates pass, and a scratch copy broken in one way fails with the check that says so.
 
-use crate::infra::{assert_fails, check, Scratch};
+use crate::infra::{Scratch, assert_fails, check};
 
 /// The loop deployment of the ARM template: edits after it reach its copy of the module.
 const ARM_LOOP: &str = "\"name\": \"additionalWorkspaceAccess\"";
