@@ -16,6 +16,11 @@
 // and, at the Sentinel workspace's scope (possibly another subscription / resource group):
 //   - Microsoft Sentinel Responder + Log Analytics Reader (modules/workspace-access.bicep)
 //   - the workbook (deployWorkbook, default true; modules/workbook.bicep)
+// and, for each workspace in additionalWorkspaceResourceIds, at that workspace's scope:
+//   - Microsoft Sentinel Responder + Log Analytics Reader (the same module, in a loop)
+// Workspaces in delegatedWorkspaceResourceIds (Azure Lighthouse) get no role assignment here: the
+// customer's delegation grants the roles (docs/deploy.md, "Several workspaces"). Every workspace
+// is in SENTINEL_WORKSPACE_RESOURCE_ID; the workbook and the webhook path stay on the primary one.
 // and, with deployWebhookPlaybook (default false; deploy it once the code is published):
 //   - the webhook playbook, a Logic App posting Sentinel's incident trigger body to SecurityAlertWebhook
 //     with the function host key read at deployment, in this resource group (modules/webhook-playbook.bicep)
@@ -44,8 +49,14 @@ param location string = resourceGroup().location
 ])
 param hostingPlan string = 'FlexConsumption'
 
-@description('Resource id of the Log Analytics workspace Microsoft Sentinel is enabled on: /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.OperationalInsights/workspaces/<name>. May be in another subscription or resource group.')
+@description('Resource id of the Log Analytics workspace Microsoft Sentinel is enabled on: /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.OperationalInsights/workspaces/<name>. May be in another subscription or resource group. With several workspaces, the primary one: the workbook and the webhook path are deployed on it.')
 param sentinelWorkspaceResourceId string
+
+@description('Further Sentinel workspaces (resource ids, same form) in tenants where the deployer can create role assignments: the template grants the app\'s identity Microsoft Sentinel Responder and Log Analytics Reader on each, as on the primary one. Empty: none.')
+param additionalWorkspaceResourceIds array = []
+
+@description('Sentinel workspaces (resource ids, same form) delegated to this tenant through Azure Lighthouse: the customer\'s delegation grants the two roles to the app\'s identity, so the template assigns none; they are only added to SENTINEL_WORKSPACE_RESOURCE_ID. Empty: none.')
+param delegatedWorkspaceResourceIds array = []
 
 @description('Optional: resource id of a user-assigned managed identity to run as (its client id goes to AZURE_CLIENT_ID). Empty: a system-assigned identity is used.')
 param userAssignedIdentityResourceId string = ''
@@ -149,6 +160,26 @@ var workspaceIdParts = split(sentinelWorkspaceResourceId, '/')
 var workspaceSubscriptionId = workspaceIdParts[2]
 var workspaceResourceGroupName = workspaceIdParts[4]
 var workspaceName = workspaceIdParts[8]
+
+// Every workspace the app syncs, in order: the primary, the additional, the delegated ones.
+// Conditions are parenthesised for pycep-parser 0.7.1, which does not give ==, !=, && and || their
+// precedence (it reads `a != b || c` as `a != (b || c)`); Bicep reads both alike.
+var allWorkspaceResourceIds = concat([sentinelWorkspaceResourceId], additionalWorkspaceResourceIds, delegatedWorkspaceResourceIds)
+var workspaceCount = length(allWorkspaceResourceIds)
+// An id not of the form /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.OperationalInsights/workspaces/<name>
+// (9 segments, none empty; case-insensitive), and a workspace listed twice, fail the deployment
+// below, before the function app is written.
+var malformedWorkspaceResourceIds = filter(allWorkspaceResourceIds, id => (length(split(id, '/')) != 9) ? true : ((toLower(id) != toLower('/subscriptions/${split(id, '/')[2]}/resourceGroups/${split(id, '/')[4]}/providers/Microsoft.OperationalInsights/workspaces/${split(id, '/')[8]}')) || empty(split(id, '/')[2]) || empty(split(id, '/')[4]) || empty(split(id, '/')[8])))
+var workspaceIdsListedOnce = length(union(map(allWorkspaceResourceIds, id => toLower(id)), [])) == workspaceCount
+var workspaceIdProblems = concat(map(malformedWorkspaceResourceIds, id => 'not a workspace resource id: ${id}'), workspaceIdsListedOnce ? [] : ['a workspace is listed twice'])
+// SENTINEL_WORKSPACE_RESOURCE_ID: the ids joined with ','. A lookup of a property that does not
+// exist fails the deployment with an error that names it, so the problems are the property's name.
+var sentinelWorkspaceResourceIds = {
+  valid: join(allWorkspaceResourceIds, ',')
+}[empty(workspaceIdProblems) ? 'valid' : 'invalid workspace resource ids (${join(workspaceIdProblems, '; ')})']
+// SENTINEL_WORKSPACE_ID: the primary workspace's customerId when it is the only one; with several,
+// empty, and the handler reads each workspace's id itself (Log Analytics Reader allows it).
+var singleWorkspace = workspaceCount == 1
 
 var useUserAssignedIdentity = !empty(userAssignedIdentityResourceId)
 var createAppInsightsWorkspace = empty(appInsightsWorkspaceResourceId)
@@ -266,11 +297,11 @@ var userAssignedPrincipalId = useUserAssignedIdentity ? reference(userAssignedId
 var contractAppSettings = [
   {
     name: 'SENTINEL_WORKSPACE_ID'
-    value: sentinelWorkspace.properties.customerId
+    value: singleWorkspace ? sentinelWorkspace.properties.customerId : ''
   }
   {
     name: 'SENTINEL_WORKSPACE_RESOURCE_ID'
-    value: sentinelWorkspaceResourceId
+    value: sentinelWorkspaceResourceIds
   }
   {
     name: 'AZURE_CLIENT_ID'
@@ -560,6 +591,18 @@ module workspaceAccess 'modules/workspace-access.bicep' = {
     principalId: principalId
   }
 }
+
+// The same two roles on every additional workspace, at its own subscription and resource group.
+// The assignments are named guid(workspace id, principal, role) inside the module, like the
+// primary's; the deployment name carries the list index and a hash of the app and the workspace.
+module additionalWorkspaceAccess 'modules/workspace-access.bicep' = [for (id, i) in additionalWorkspaceResourceIds: {
+  name: 'workspace-access-${i}-${uniqueString(functionApp.id, id)}'
+  scope: resourceGroup(split(id, '/')[2], split(id, '/')[4])
+  params: {
+    workspaceName: split(id, '/')[8]
+    principalId: principalId
+  }
+}]
 
 // --- webhook playbook and automation rules (optional) ------------------------------------------
 

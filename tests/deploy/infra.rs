@@ -18,7 +18,7 @@ fn python() -> PathBuf {
     py
 }
 
-fn check(args: &[&str]) -> (bool, String) {
+pub(crate) fn check(args: &[&str]) -> (bool, String) {
     let out: Output = Command::new(python())
         .arg(repo().join("tools/infra/check.py"))
         .args(args)
@@ -33,24 +33,32 @@ fn check(args: &[&str]) -> (bool, String) {
 }
 
 /// A scratch copy of infra/ that a test may break.
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(PathBuf);
 
 impl Scratch {
-    fn new() -> Scratch {
+    pub(crate) fn new() -> Scratch {
         let root = std::env::temp_dir().join(format!("dfc-infra-{}", uuid::Uuid::new_v4().simple()));
         copy_dir(&repo().join("infra"), &root);
         Scratch(root)
     }
-    fn edit(&self, file: &str, from: &str, to: &str) {
+    pub(crate) fn edit(&self, file: &str, from: &str, to: &str) {
+        self.edit_after(file, "", from, to);
+    }
+    /// Replaces the first `from` that follows the first `anchor` (a template holding two copies
+    /// of one module, say).
+    pub(crate) fn edit_after(&self, file: &str, anchor: &str, from: &str, to: &str) {
         let path = self.0.join(file);
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(
-            text.contains(from),
-            "{file} no longer contains {from:?}; update the test"
-        );
-        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        let start = text
+            .find(anchor)
+            .unwrap_or_else(|| panic!("{file} no longer contains {anchor:?}; update the test"));
+        let at = text[start..]
+            .find(from)
+            .unwrap_or_else(|| panic!("{file} no longer contains {from:?} after {anchor:?}; update the test"));
+        let at = start + at;
+        std::fs::write(&path, format!("{}{to}{}", &text[..at], &text[at + from.len()..])).unwrap();
     }
-    fn check(&self) -> (bool, String) {
+    pub(crate) fn check(&self) -> (bool, String) {
         check(&["--infra", self.0.to_str().unwrap()])
     }
 }
@@ -225,7 +233,7 @@ fn a_role_assignment_named_without_the_principal_is_reported() {
 }
 
 /// Runs the full check on a scratch copy and asserts it fails with every expected line.
-fn assert_fails(s: &Scratch, expected: &[&str]) {
+pub(crate) fn assert_fails(s: &Scratch, expected: &[&str]) {
     let (ok, out) = s.check();
     assert!(!ok, "{out}");
     for line in expected {

@@ -5,9 +5,11 @@ the offline checks can assert what each hosting plan and each optional feature a
 conditions, SKUs, app settings, alert rules. `evaluate_nested()` also evaluates each nested
 deployment (inner expression scope): its parameters in the outer template, then its inner
 template's resources and outputs with those values, in the deployment's subscription and resource
-group. It is not ARM: `reference()` and `listKeys()` return placeholders (`Ref`),
-`uniqueString()`/`guid()` are stable hashes but not Azure's, `string()` of an object is compact
-JSON. An unknown function is an error, never a silent guess.
+group. A resource with `copy` becomes one instance per index (copyIndex()); filter() and map()
+evaluate their lambda with its variable bound (lambdaVariables()). It is not ARM: `reference()`
+and `listKeys()` return placeholders (`Ref`), `uniqueString()`/`guid()` are stable hashes but not
+Azure's, `string()` of an object is compact JSON. An unknown function is an error, never a silent
+guess.
 """
 
 import hashlib
@@ -171,6 +173,8 @@ class Template:
         self._params_given = given
         self._vars = {}
         self._evaluating = set()
+        self.copy_index = None  # the index of the copy instance being evaluated
+        self._lambda = {}  # lambda variables in scope
 
     def parameter(self, name):
         if name in self.params:
@@ -229,6 +233,10 @@ class Template:
             index = self.eval(node[2])
             if isinstance(base, Ref):
                 return base.get(str(index))
+            if isinstance(base, dict) and isinstance(index, str) and index not in base:
+                # What ARM reports too: the missing property's name, and the ones there are.
+                raise EvalError(f"The language expression property '{index}' doesn't exist, available properties are "
+                                f"'{', '.join(base)}'.")
             try:
                 return base[index]
             except (KeyError, IndexError, TypeError) as e:
@@ -239,8 +247,32 @@ class Template:
                 if len(args) != 3:
                     raise EvalError("if() takes 3 arguments")
                 return self.eval(args[1]) if self.truthy(self.eval(args[0])) else self.eval(args[2])
+            if name in ("filter", "map"):
+                return self.apply_lambda(name, args)
             return self.call(name, [self.eval(a) for a in args])
         raise EvalError(f"unknown node {node!r}")
+
+    def apply_lambda(self, name, args):
+        """filter(array, lambda('x', body)) and map(array, lambda('x', body))."""
+        if len(args) != 2 or args[1][0] != "call" or args[1][1] != "lambda" or len(args[1][2]) != 2:
+            raise EvalError(f"{name}() takes an array and a lambda of one variable")
+        items = self.eval(args[0])
+        if not isinstance(items, list):
+            raise EvalError(f"{name}() of {items!r}, not an array")
+        var, body = self.eval(args[1][2][0]), args[1][2][1]
+        outer = dict(self._lambda)
+        out = []
+        try:
+            for item in items:
+                self._lambda = {**outer, var: item}
+                value = self.eval(body)
+                if name == "map":
+                    out.append(value)
+                elif self.truthy(value):
+                    out.append(item)
+        finally:
+            self._lambda = outer
+        return out
 
     @staticmethod
     def member(base, name):
@@ -292,10 +324,33 @@ class Template:
                 raise EvalError("createObject() needs name/value pairs")
             return {a[i]: a[i + 1] for i in range(0, len(a), 2)}
         if name == "union":
+            if all(isinstance(x, list) for x in a):
+                # Arrays: every value once, in order of first appearance (duplicates within one array too).
+                out = []
+                for x in a:
+                    out.extend(y for y in x if y not in out)
+                return out
             out = {}
             for x in a:
                 out.update(x)
             return out
+        if name == "length":
+            if isinstance(a[0], (str, list, dict)):
+                return len(a[0])
+            raise EvalError(f"length() of {a[0]!r}")
+        if name == "join":
+            if not isinstance(a[0], list):
+                raise EvalError(f"join() of {a[0]!r}, not an array")
+            return str(a[1]).join(str(x) for x in a[0])
+        if name == "lambdavariables":
+            if a[0] not in self._lambda:
+                raise EvalError(f"no lambda variable {a[0]!r}")
+            return self._lambda[a[0]]
+        if name == "copyindex":
+            if self.copy_index is None:
+                raise EvalError("copyIndex() outside a copy loop")
+            offset = next((x for x in a if isinstance(x, int)), 0)
+            return self.copy_index + offset
         if name == "equals":
             return a[0] == a[1]
         if name == "not":
@@ -345,17 +400,37 @@ class Template:
         """The top-level resources, evaluated: each a dict with `deployed` (the condition) and the
         resource's own keys evaluated (a nested deployment's inner template is left as it is)."""
         out = []
-        for res in self.template.get("resources", []):
+        for res, index in self.instances():
             item = {"deployed": self.truthy(self.value(res.get("condition", True)))}
             for key, value in res.items():
-                if key == "condition":
+                if key in ("condition", "copy"):
                     continue
                 if key == "properties" and res.get("type") == "Microsoft.Resources/deployments":
                     item[key] = value
                     continue
                 item[key] = self.value(value)
+            if index is not None:
+                item["copy"] = {"name": res["copy"].get("name"), "index": index}
             out.append(item)
         return out
+
+    def instances(self):
+        """(resource, copy index) for every top-level resource: one per index of a `copy` loop (the
+        index also set as copy_index while the caller evaluates it), (resource, None) otherwise."""
+        for res in self.template.get("resources", []):
+            copy = res.get("copy")
+            if copy is None:
+                self.copy_index = None
+                yield res, None
+                continue
+            self.copy_index = None
+            count = self.value(copy.get("count"))
+            if not isinstance(count, int) or count < 0:
+                raise EvalError(f"copy {copy.get('name')}: count {count!r}")
+            for i in range(count):
+                self.copy_index = i
+                yield res, i
+        self.copy_index = None
 
 
     def outputs(self):
@@ -372,12 +447,13 @@ def evaluate(template, parameters=None):
 
 
 def evaluate_nested(template, parameters=None):
-    """Every top-level nested deployment, evaluated: a dict with `name`, `deployed`, `subscription`,
+    """Every top-level nested deployment (each instance of a copy loop), evaluated: a dict with
+    `name`, `copy` (None, or the loop's name and this instance's index), `deployed`, `subscription`,
     `resource_group` (where it deploys), `dependsOn`, `parameters` (the values passed in), and the
     inner template's evaluated `resources` and `outputs`."""
     outer = Template(template, parameters)
     out = []
-    for res in template.get("resources", []):
+    for res, index in outer.instances():
         if res.get("type") != "Microsoft.Resources/deployments":
             continue
         props = res.get("properties", {})
@@ -389,6 +465,7 @@ def evaluate_nested(template, parameters=None):
         inner = Template(props.get("template", {}), values, subscription=sub, resource_group=group)
         out.append({
             "name": outer.value(res.get("name")),
+            "copy": None if index is None else {"name": res["copy"].get("name"), "index": index},
             "deployed": outer.truthy(outer.value(res.get("condition", True))),
             "subscription": sub,
             "resource_group": group,

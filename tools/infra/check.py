@@ -38,14 +38,18 @@ Checks:
      EP1/Y1 settings only off Flex);
   7. alerts: with alertActionGroupResourceId empty no scheduledQueryRules is deployed; with it set,
      two (run-failed, no-success) on the Application Insights resource, wired to the action group,
-     with the expected query, threshold, evaluation frequency and window, in both templates;
+     with the expected query, threshold, evaluation frequency and window, in both templates
+     (tools/infra/alerts.py);
   8. the webhook path (deployWebhookPlaybook): playbook, API connection, automation rules and their
      roles, in both templates (tools/infra/webhook.py says what exactly);
   9. the workbook (deployWorkbook): its queries are exactly infra/workbook/queries/*.kql, and both
-     templates deploy it to the Sentinel gallery of the workspace (tools/infra/workbook.py).
+     templates deploy it to the Sentinel gallery of the workspace (tools/infra/workbook.py);
+ 10. several workspaces (additionalWorkspaceResourceIds, delegatedWorkspaceResourceIds): the joined
+     setting, the role-assignment loop, nothing for delegated workspaces, Bicep and ARM alike, and
+     the Azure Lighthouse delegation template (tools/infra/workspaces.py).
 
-Checks 3 and 5 read the nested deployments' inner templates too; checks 6 to 9 evaluate the ARM
-template (armeval.py), 8 and 9 with its nested deployments.
+Checks 3 and 5 read the nested deployments' inner templates too; checks 6 to 10 evaluate the ARM
+template (armeval.py), 8 to 10 with its nested deployments; 10 evaluates the Bicep too, translated.
 """
 
 import argparse
@@ -55,9 +59,11 @@ import sys
 from pathlib import Path
 
 sys.dont_write_bytecode = True  # no __pycache__ in the repository
+import alerts  # noqa: E402  (tools/infra/alerts.py: check 7)
 import armeval  # noqa: E402  (tools/infra/armeval.py, next to this file)
 import webhook  # noqa: E402  (tools/infra/webhook.py: check 8)
 import workbook  # noqa: E402  (tools/infra/workbook.py: check 9)
+import workspaces  # noqa: E402  (tools/infra/workspaces.py: check 10)
 from bicep_tree import body, op  # noqa: E402
 
 SENTINEL_RESPONDER = "3e150937-b8fe-4cfb-8069-0eaf05ecd056"
@@ -81,14 +87,6 @@ CONTENT_SHARE = ("WEBSITE_CONTENTAZUREFILECONNECTIONSTRING", "WEBSITE_CONTENTSHA
 FLEX_MIN_INSTANCES = 40
 SAMPLE_WORKSPACE = "/subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups/rg-sentinel/providers/Microsoft.OperationalInsights/workspaces/ws-sentinel"
 SAMPLE_IDENTITY = "/subscriptions/22222222-2222-2222-2222-222222222222/resourceGroups/rg-id/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-dfc"
-SAMPLE_ACTION_GROUP = "/subscriptions/33333333-3333-3333-3333-333333333333/resourceGroups/rg-ops/providers/Microsoft.Insights/actionGroups/ag-oncall"
-# The two alert rules, by name suffix (alert-<app>-<suffix>): what each must say.
-ALERTS = {
-    "run-failed": {"success": "false", "operator": "GreaterThan", "threshold": 0,
-                   "evaluationFrequency": "PT5M", "windowSize": "PT15M"},
-    "no-success": {"success": "true", "operator": "LessThan", "threshold": 1,
-                   "evaluationFrequency": "PT15M", "windowSize": "PT1H"},
-}
 # Bicep decorator -> ARM parameter property.
 CONSTRAINTS = {"allowed": "allowedValues", "min_value": "minValue", "max_value": "maxValue",
                "min_length": "minLength", "max_length": "maxLength"}
@@ -255,13 +253,14 @@ def full_check(repo, infra, report):
         report.check(parsed[ws_module].get("globals", {}).get("scope", {}).get("value", "resourceGroup") == "resourceGroup"
                      or "targetScope = 'resourceGroup'" in ws_text, "workspace-access.bicep targets a resource group")
 
-    # The workspace roles are deployed at the workspace's own scope (maybe another subscription/RG).
+    # The workspace roles are deployed at the workspace's own scope (maybe another subscription/RG);
+    # the loop over the additional workspaces is check 10's (workspaces.py).
     ws_mod = [m for m in parsed[main].get("modules", {}).values()
-              if m.get("detail", {}).get("path", "").endswith("workspace-access.bicep")]
+              if m.get("detail", {}).get("path", "").endswith("workspace-access.bicep") and "loop_type" not in m.get("config", {})]
     report.check(len(ws_mod) == 1 and "scope" in ws_mod[0].get("config", {}),
                  "Bicep deploys workspace-access.bicep with an explicit scope (the workspace's resource group)")
     ws_dep = [r for r in arm.get("resources", []) if r.get("type") == "Microsoft.Resources/deployments"
-              and "workspace-access" in r.get("name", "")]
+              and "workspace-access" in r.get("name", "") and "copy" not in r]
     report.check(len(ws_dep) == 1 and "subscriptionId" in ws_dep[0] and "resourceGroup" in ws_dep[0],
                  "ARM deploys workspace-access with subscriptionId and resourceGroup of the workspace")
 
@@ -344,10 +343,12 @@ def full_check(repo, infra, report):
 
     check_arm_scenarios(arm, report)
     check_bicep_hosting(parsed[main], report)
-    check_bicep_alerts(parsed[main], arm, report)
+    allowed = arm.get("parameters", {}).get("hostingPlan", {}).get("allowedValues") or []
+    alerts.check(parsed[main], arm, report, evaluate, [p for p in PLANS if p in allowed])
     modules = {f.relative_to(infra).as_posix(): p for f, p in parsed.items()}
     webhook.check(repo, infra, modules, arm, report, SAMPLE_WORKSPACE)
     workbook.check(infra, modules, arm, report, SAMPLE_WORKSPACE)
+    workspaces.check(infra, modules, arm, report, SAMPLE_WORKSPACE)
 
 
 def evaluate(arm, report, **params):
@@ -436,60 +437,6 @@ def check_arm_scenarios(arm, report):
                      ("" if plan == "FlexConsumption" else "; runs from the package blob in the deployment container, read with the app's identity"),
                      "; ".join(problems["package"]))
 
-    # Alerts.
-    for plan in PLANS:
-        if plan not in (hosting.get("allowedValues") or []):
-            continue
-        resources, _ = evaluate(arm, report, hostingPlan=plan)
-        if resources is None:
-            return
-        rules = [r for r in resources if r["type"] == "Microsoft.Insights/scheduledQueryRules"]
-        report.check(rules and not any(r["deployed"] for r in rules),
-                     f"ARM {plan}: no alert rule without alertActionGroupResourceId",
-                     f"{len(rules)} rules, deployed: {[r['name'] for r in rules if r['deployed']]}")
-    resources, values = evaluate(arm, report, alertActionGroupResourceId=SAMPLE_ACTION_GROUP)
-    if resources is None:
-        return
-    appi = [r for r in resources if r["type"] == "Microsoft.Insights/components" and r["deployed"]]
-    appi_id = armeval.resource_id(armeval.SUBSCRIPTION, armeval.RESOURCE_GROUP, "Microsoft.Insights/components", [appi[0]["name"]]) if len(appi) == 1 else None
-    rules = {r["name"]: r for r in resources if r["type"] == "Microsoft.Insights/scheduledQueryRules" and r["deployed"]}
-    expected_names = {f"alert-{values['appName']}-{suffix}" for suffix in ALERTS}
-    report.check(set(rules) == expected_names, "ARM alerts: with alertActionGroupResourceId, exactly the run-failed and no-success rules",
-                 f"deployed {sorted(rules)}, expected {sorted(expected_names)}")
-    for suffix, want in ALERTS.items():
-        rule = rules.get(f"alert-{values['appName']}-{suffix}")
-        if rule is None:
-            continue
-        problems = alert_problems(rule.get("properties", {}), want, appi_id, SAMPLE_ACTION_GROUP)
-        if rule.get("kind") != "LogAlert":
-            problems.append(f"kind {rule.get('kind')}")
-        report.check(not problems, f"ARM alert {suffix}: on Application Insights, {want['operator']} {want['threshold']} "
-                     f"every {want['evaluationFrequency']} over {want['windowSize']}, to the action group", "; ".join(problems))
-
-
-def alert_problems(props, want, scope, action_group):
-    problems = []
-    if props.get("scopes") != [scope]:
-        problems.append(f"scopes {props.get('scopes')} (want [{scope}])")
-    if props.get("actions", {}).get("actionGroups") != [action_group]:
-        problems.append(f"actionGroups {props.get('actions', {}).get('actionGroups')} (want [{action_group}])")
-    if props.get("enabled") is not True:
-        problems.append(f"enabled {props.get('enabled')}")
-    for key in ("evaluationFrequency", "windowSize"):
-        if props.get(key) != want[key]:
-            problems.append(f"{key} {props.get(key)} (want {want[key]})")
-    criteria = props.get("criteria", {}).get("allOf", [])
-    if len(criteria) != 1:
-        problems.append(f"{len(criteria)} criteria")
-        return problems
-    c = criteria[0]
-    query = str(c.get("query", ""))
-    if not (re.search(r'\brequests\b', query) and 'name == "SyncTimer"' in query and f"success == {want['success']}" in query):
-        problems.append(f"query {query!r}")
-    if c.get("timeAggregation") != "Count" or c.get("operator") != want["operator"] or c.get("threshold") != want["threshold"]:
-        problems.append(f"{c.get('timeAggregation')} {c.get('operator')} {c.get('threshold')}")
-    return problems
-
 
 def check_bicep_hosting(main, report):
     """The Bicep's hosting structure, read from the pycep tree (pycep does not evaluate)."""
@@ -560,57 +507,6 @@ def check_bicep_hosting(main, report):
     report.check(min_value >= FLEX_MIN_INSTANCES and max_instances.get("default", 0) >= FLEX_MIN_INSTANCES
                  and (flex_config or {}).get("scaleAndConcurrency", {}).get("maximumInstanceCount") == "maximumInstanceCount",
                  f"Bicep Flex maximumInstanceCount is at least {FLEX_MIN_INSTANCES}", json.dumps(max_instances))
-
-
-def check_bicep_alerts(main, arm, report):
-    """The Bicep alert rules: conditional on the action group, and equal to the ARM ones."""
-    variables = {n: v.get("value") for n, v in main.get("variables", {}).items()}
-    rules = {n: r for n, r in main.get("resources", {}).items() if r["type"] == "Microsoft.Insights/scheduledQueryRules"}
-    report.check(op(variables.get("deployAlerts"), "not") == {"bool_value": {"function": {"type": "empty", "parameters": {"item_to_test": "alertActionGroupResourceId"}}}},
-                 "Bicep deployAlerts = !empty(alertActionGroupResourceId)", json.dumps(variables.get("deployAlerts")))
-    resources, values = evaluate(arm, report, alertActionGroupResourceId=SAMPLE_ACTION_GROUP)
-    if resources is None:
-        return
-    arm_rules = {r["name"]: r for r in resources if r["type"] == "Microsoft.Insights/scheduledQueryRules"}
-    seen = set()
-    for name, rule in rules.items():
-        config = body(rule)
-        suffix = str(config.get("name", "")).replace("alert-${appName}-", "", 1)
-        seen.add(suffix)
-        want = ALERTS.get(suffix)
-        if want is None:
-            report.check(False, f"Bicep alert {name} is a known rule", config.get("name", ""))
-            continue
-        props = dict(config.get("properties", {}))
-        problems = []
-        if rule["config"].get("condition") != "deployAlerts":
-            problems.append(f"condition {rule['config'].get('condition')!r}")
-        if props.get("scopes") != [{"operator": {"type": "property_accessor", "operands": {"operand_1": "appInsights", "operand_2": "id"}}}]:
-            problems.append(f"scopes {props.get('scopes')}")
-        props["scopes"] = ["appi"]
-        # Resolve the query variable, then compare with the rule's own expectations and with ARM.
-        criteria = [dict(c) for c in props.get("criteria", {}).get("allOf", [])]
-        for c in criteria:
-            if isinstance(c.get("query"), str) and c["query"] in variables:
-                c["query"] = variables[c["query"]]
-        props["criteria"] = {"allOf": criteria}
-        if props.get("actions", {}).get("actionGroups") != ["alertActionGroupResourceId"]:
-            problems.append(f"actionGroups {props.get('actions', {}).get('actionGroups')}")
-        props["actions"] = {"actionGroups": ["ag"]}
-        problems += alert_problems(props, want, "appi", "ag")
-        arm_rule = arm_rules.get(f"alert-{values['appName']}-{suffix}")
-        if arm_rule is None:
-            problems.append("no ARM rule of that name")
-        else:
-            for key in ("severity", "evaluationFrequency", "windowSize", "autoMitigate", "enabled"):
-                if props.get(key) != arm_rule["properties"].get(key):
-                    problems.append(f"{key}: Bicep {props.get(key)!r} vs ARM {arm_rule['properties'].get(key)!r}")
-            if criteria != arm_rule["properties"].get("criteria", {}).get("allOf"):
-                problems.append(f"criteria: Bicep {criteria} vs ARM {arm_rule['properties'].get('criteria', {}).get('allOf')}")
-            if config.get("kind") != arm_rule.get("kind"):
-                problems.append(f"kind: Bicep {config.get('kind')!r} vs ARM {arm_rule.get('kind')!r}")
-        report.check(not problems, f"Bicep alert {suffix}: only with an action group, on appInsights.id, same as ARM", "; ".join(problems))
-    report.check(seen == set(ALERTS), "Bicep declares the run-failed and no-success alert rules", f"found {sorted(seen)}")
 
 
 def main(argv):

@@ -1,0 +1,133 @@
+"""Check 7 of tools/infra/check.py: the two log alerts (alertActionGroupResourceId).
+
+With alertActionGroupResourceId empty no scheduledQueryRules is deployed, for every hosting plan;
+with it set, two (run-failed, no-success), kind LogAlert, on the Application Insights resource,
+wired to the action group, with the expected query, threshold, evaluation frequency and window.
+The ARM template is evaluated (armeval); the Bicep rules are read from pycep's tree, conditional on
+deployAlerts = !empty(alertActionGroupResourceId), and compared with the evaluated ARM ones.
+"""
+
+import json
+import re
+
+import armeval
+from bicep_tree import body, op
+
+SAMPLE_ACTION_GROUP = "/subscriptions/33333333-3333-3333-3333-333333333333/resourceGroups/rg-ops/providers/Microsoft.Insights/actionGroups/ag-oncall"
+# The two alert rules, by name suffix (alert-<app>-<suffix>): what each must say.
+ALERTS = {
+    "run-failed": {"success": "false", "operator": "GreaterThan", "threshold": 0,
+                   "evaluationFrequency": "PT5M", "windowSize": "PT15M"},
+    "no-success": {"success": "true", "operator": "LessThan", "threshold": 1,
+                   "evaluationFrequency": "PT15M", "windowSize": "PT1H"},
+}
+
+
+def check(main, arm, report, evaluate, plans):
+    """evaluate(arm, report, **params) -> (resources, values) or (None, None): check.py's."""
+    check_arm(arm, report, evaluate, plans)
+    check_bicep_alerts(main, arm, report, evaluate)
+
+
+def check_arm(arm, report, evaluate, plans):
+    for plan in plans:
+        resources, _ = evaluate(arm, report, hostingPlan=plan)
+        if resources is None:
+            return
+        rules = [r for r in resources if r["type"] == "Microsoft.Insights/scheduledQueryRules"]
+        report.check(rules and not any(r["deployed"] for r in rules),
+                     f"ARM {plan}: no alert rule without alertActionGroupResourceId",
+                     f"{len(rules)} rules, deployed: {[r['name'] for r in rules if r['deployed']]}")
+    resources, values = evaluate(arm, report, alertActionGroupResourceId=SAMPLE_ACTION_GROUP)
+    if resources is None:
+        return
+    appi = [r for r in resources if r["type"] == "Microsoft.Insights/components" and r["deployed"]]
+    appi_id = armeval.resource_id(armeval.SUBSCRIPTION, armeval.RESOURCE_GROUP, "Microsoft.Insights/components", [appi[0]["name"]]) if len(appi) == 1 else None
+    rules = {r["name"]: r for r in resources if r["type"] == "Microsoft.Insights/scheduledQueryRules" and r["deployed"]}
+    expected_names = {f"alert-{values['appName']}-{suffix}" for suffix in ALERTS}
+    report.check(set(rules) == expected_names, "ARM alerts: with alertActionGroupResourceId, exactly the run-failed and no-success rules",
+                 f"deployed {sorted(rules)}, expected {sorted(expected_names)}")
+    for suffix, want in ALERTS.items():
+        rule = rules.get(f"alert-{values['appName']}-{suffix}")
+        if rule is None:
+            continue
+        problems = alert_problems(rule.get("properties", {}), want, appi_id, SAMPLE_ACTION_GROUP)
+        if rule.get("kind") != "LogAlert":
+            problems.append(f"kind {rule.get('kind')}")
+        report.check(not problems, f"ARM alert {suffix}: on Application Insights, {want['operator']} {want['threshold']} "
+                     f"every {want['evaluationFrequency']} over {want['windowSize']}, to the action group", "; ".join(problems))
+
+
+def alert_problems(props, want, scope, action_group):
+    problems = []
+    if props.get("scopes") != [scope]:
+        problems.append(f"scopes {props.get('scopes')} (want [{scope}])")
+    if props.get("actions", {}).get("actionGroups") != [action_group]:
+        problems.append(f"actionGroups {props.get('actions', {}).get('actionGroups')} (want [{action_group}])")
+    if props.get("enabled") is not True:
+        problems.append(f"enabled {props.get('enabled')}")
+    for key in ("evaluationFrequency", "windowSize"):
+        if props.get(key) != want[key]:
+            problems.append(f"{key} {props.get(key)} (want {want[key]})")
+    criteria = props.get("criteria", {}).get("allOf", [])
+    if len(criteria) != 1:
+        problems.append(f"{len(criteria)} criteria")
+        return problems
+    c = criteria[0]
+    query = str(c.get("query", ""))
+    if not (re.search(r'\brequests\b', query) and 'name == "SyncTimer"' in query and f"success == {want['success']}" in query):
+        problems.append(f"query {query!r}")
+    if c.get("timeAggregation") != "Count" or c.get("operator") != want["operator"] or c.get("threshold") != want["threshold"]:
+        problems.append(f"{c.get('timeAggregation')} {c.get('operator')} {c.get('threshold')}")
+    return problems
+
+
+def check_bicep_alerts(main, arm, report, evaluate):
+    """The Bicep alert rules: conditional on the action group, and equal to the ARM ones."""
+    variables = {n: v.get("value") for n, v in main.get("variables", {}).items()}
+    rules = {n: r for n, r in main.get("resources", {}).items() if r["type"] == "Microsoft.Insights/scheduledQueryRules"}
+    report.check(op(variables.get("deployAlerts"), "not") == {"bool_value": {"function": {"type": "empty", "parameters": {"item_to_test": "alertActionGroupResourceId"}}}},
+                 "Bicep deployAlerts = !empty(alertActionGroupResourceId)", json.dumps(variables.get("deployAlerts")))
+    resources, values = evaluate(arm, report, alertActionGroupResourceId=SAMPLE_ACTION_GROUP)
+    if resources is None:
+        return
+    arm_rules = {r["name"]: r for r in resources if r["type"] == "Microsoft.Insights/scheduledQueryRules"}
+    seen = set()
+    for name, rule in rules.items():
+        config = body(rule)
+        suffix = str(config.get("name", "")).replace("alert-${appName}-", "", 1)
+        seen.add(suffix)
+        want = ALERTS.get(suffix)
+        if want is None:
+            report.check(False, f"Bicep alert {name} is a known rule", config.get("name", ""))
+            continue
+        props = dict(config.get("properties", {}))
+        problems = []
+        if rule["config"].get("condition") != "deployAlerts":
+            problems.append(f"condition {rule['config'].get('condition')!r}")
+        if props.get("scopes") != [{"operator": {"type": "property_accessor", "operands": {"operand_1": "appInsights", "operand_2": "id"}}}]:
+            problems.append(f"scopes {props.get('scopes')}")
+        props["scopes"] = ["appi"]
+        # Resolve the query variable, then compare with the rule's own expectations and with ARM.
+        criteria = [dict(c) for c in props.get("criteria", {}).get("allOf", [])]
+        for c in criteria:
+            if isinstance(c.get("query"), str) and c["query"] in variables:
+                c["query"] = variables[c["query"]]
+        props["criteria"] = {"allOf": criteria}
+        if props.get("actions", {}).get("actionGroups") != ["alertActionGroupResourceId"]:
+            problems.append(f"actionGroups {props.get('actions', {}).get('actionGroups')}")
+        props["actions"] = {"actionGroups": ["ag"]}
+        problems += alert_problems(props, want, "appi", "ag")
+        arm_rule = arm_rules.get(f"alert-{values['appName']}-{suffix}")
+        if arm_rule is None:
+            problems.append("no ARM rule of that name")
+        else:
+            for key in ("severity", "evaluationFrequency", "windowSize", "autoMitigate", "enabled"):
+                if props.get(key) != arm_rule["properties"].get(key):
+                    problems.append(f"{key}: Bicep {props.get(key)!r} vs ARM {arm_rule['properties'].get(key)!r}")
+            if criteria != arm_rule["properties"].get("criteria", {}).get("allOf"):
+                problems.append(f"criteria: Bicep {criteria} vs ARM {arm_rule['properties'].get('criteria', {}).get('allOf')}")
+            if config.get("kind") != arm_rule.get("kind"):
+                problems.append(f"kind: Bicep {config.get('kind')!r} vs ARM {arm_rule.get('kind')!r}")
+        report.check(not problems, f"Bicep alert {suffix}: only with an action group, on appInsights.id, same as ARM", "; ".join(problems))
+    report.check(seen == set(ALERTS), "Bicep declares the run-failed and no-success alert rules", f"found {sorted(seen)}")
