@@ -313,17 +313,7 @@ pub fn summary_lines_with(summary: &RunSummary, prefix: &str) -> Vec<String> {
         lines.push(format!("{prefix}run {} failed: {error}", summary.run_id));
     }
     let skipped: Vec<String> = summary.skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    // Counts that are zero unless an option or the Defender portal is in play stay out of the line.
-    let xdr = if summary.from_xdr > 0 {
-        format!(" ({} from Microsoft XDR)", summary.from_xdr)
-    } else {
-        String::new()
-    };
-    let reopened = if summary.reopened > 0 {
-        format!(", {} reopened", summary.reopened)
-    } else {
-        String::new()
-    };
+    let (xdr, reopened) = rare_counts(summary.from_xdr, summary.reopened);
     lines.push(format!(
         "{prefix}run {} {}: {} candidates{xdr}, {} {} ({} closed, {} activated{reopened}), {} unchanged{}, {} failed, {} not reached, {} ms",
         summary.run_id,
@@ -340,6 +330,22 @@ pub fn summary_lines_with(summary: &RunSummary, prefix: &str) -> Vec<String> {
         summary.duration_ms
     ));
     lines
+}
+
+/// The parts of a totals line for counts that are zero unless the Defender portal or an option
+/// is in play (` (N from Microsoft XDR)`, `, N reopened`); empty when zero, so they stay out.
+pub fn rare_counts(from_xdr: usize, reopened: usize) -> (String, String) {
+    let xdr = if from_xdr > 0 {
+        format!(" ({from_xdr} from Microsoft XDR)")
+    } else {
+        String::new()
+    };
+    let reopened = if reopened > 0 {
+        format!(", {reopened} reopened")
+    } else {
+        String::new()
+    };
+    (xdr, reopened)
 }
 
 /// One line about one incident.

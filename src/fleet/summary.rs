@@ -171,16 +171,7 @@ impl FleetRun {
                 self.failed_workspaces.join(", ")
             )
         };
-        let xdr = if t.from_xdr > 0 {
-            format!(" ({} from Microsoft XDR)", t.from_xdr)
-        } else {
-            String::new()
-        };
-        let reopened = if t.reopened > 0 {
-            format!(", {} reopened", t.reopened)
-        } else {
-            String::new()
-        };
+        let (xdr, reopened) = host::rare_counts(t.from_xdr, t.reopened);
         format!(
             "SyncTimer: run {} {}: {} workspaces{failed}; in all {} candidates{xdr}, {} {} ({} closed, {} activated{reopened}), {} unchanged, {} failed, {} not reached, {} ms",
             self.run_id,

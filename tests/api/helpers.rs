@@ -253,16 +253,7 @@ impl TestApp {
     }
 
     pub fn incident_payload(&self, name: &str) -> Value {
-        let ws = self.sim.workspace();
-        json!({
-            "workspaceId": ws.workspace_id,
-            "workspaceInfo": { "SubscriptionId": ws.subscription_id, "ResourceGroupName": ws.resource_group, "WorkspaceName": ws.workspace_name },
-            "object": {
-                "id": format!("{}/providers/Microsoft.SecurityInsights/Incidents/{name}", ws.resource_id()),
-                "name": name,
-                "properties": { "status": "New" }
-            }
-        })
+        trigger_payload(&self.sim, name)
     }
 
     pub fn handler_output(&self) -> String {
@@ -271,6 +262,20 @@ impl TestApp {
         lines.extend(h.stderr_lines());
         lines.join("\n")
     }
+}
+
+/// The incident-trigger payload a playbook posts for incident `name` of `sim`'s workspace.
+pub fn trigger_payload(sim: &AzureSim, name: &str) -> Value {
+    let ws = sim.workspace();
+    json!({
+        "workspaceId": ws.workspace_id,
+        "workspaceInfo": { "SubscriptionId": ws.subscription_id, "ResourceGroupName": ws.resource_group, "WorkspaceName": ws.workspace_name },
+        "object": {
+            "id": format!("{}/providers/Microsoft.SecurityInsights/Incidents/{name}", ws.resource_id()),
+            "name": name,
+            "properties": { "status": "New" }
+        }
+    })
 }
 
 /// A caller's POST with the function key, the content type (none when empty) and a Content-Length.

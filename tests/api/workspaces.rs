@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::{
     cli::fake_az,
-    helpers::{DFC, TestApp, fleet_settings, spawn_fleet_with},
+    helpers::{DFC, TestApp, fleet_settings, spawn_fleet_with, trigger_payload},
 };
 
 const CUSTOMER_TENANT: &str = "a1b2c3d4-0000-4000-8000-00000000c0de";
@@ -157,26 +157,12 @@ async fn a_workspace_delegated_through_lighthouse_is_synced_with_the_home_tenant
     assert_eq!(run["failedWorkspaces"], json!([]));
 }
 
-/// The incident-trigger payload of `name` in `sim`'s workspace.
-fn trigger(sim: &AzureSim, name: &str) -> Value {
-    let ws = sim.workspace();
-    json!({
-        "workspaceId": ws.workspace_id,
-        "workspaceInfo": { "SubscriptionId": ws.subscription_id, "ResourceGroupName": ws.resource_group, "WorkspaceName": ws.workspace_name },
-        "object": {
-            "id": format!("{}/providers/Microsoft.SecurityInsights/Incidents/{name}", ws.resource_id()),
-            "name": name,
-            "properties": { "status": "New" }
-        }
-    })
-}
-
 #[tokio::test]
 async fn the_webhook_serves_every_configured_workspace_and_refuses_others_without_a_call() {
     let app = spawn_fleet_with(vec![SimConfig::default(), workspace(1, None)], &[], &[]).await;
     let a = resolved(&app, 0);
     let b = resolved(&app, 1);
-    let r = app.post_webhook(&trigger(&app.fleet[1], &b)).await;
+    let r = app.post_webhook(&trigger_payload(&app.fleet[1], &b)).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let reply: Value = serde_json::from_str(&r.text()).unwrap();
     assert_eq!(reply["workspace"], app.fleet[1].workspace().resource_id());
@@ -195,7 +181,7 @@ async fn the_webhook_serves_every_configured_workspace_and_refuses_others_withou
         sim.clear_requests();
     }
     let stranger = AzureSim::start(workspace(7, None)).await.unwrap();
-    let other = trigger(&stranger, "73e01a99-5cd7-4139-a149-9f2736ff2ab5");
+    let other = trigger_payload(&stranger, "73e01a99-5cd7-4139-a149-9f2736ff2ab5");
     let mut info_only = other.clone();
     info_only["object"] = json!({ "name": "73e01a99-5cd7-4139-a149-9f2736ff2ab5" });
     let mut id_only = info_only.clone();
@@ -232,12 +218,12 @@ async fn without_the_ids_a_payload_named_by_workspace_id_alone_is_routed_after_r
     // A full trigger payload is routed by its ARM fields; its workspaceId is checked against the
     // id read (a wrong one is refused).
     let a = resolved(&app, 0);
-    let mut wrong = trigger(&app.fleet[0], &a);
+    let mut wrong = trigger_payload(&app.fleet[0], &a);
     wrong["workspaceId"] = json!(app.fleet[1].workspace().workspace_id);
     let r = app.post_webhook(&wrong).await;
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(app.fleet[0].incident(&a).unwrap().status, "New");
-    assert_eq!(app.post_webhook(&trigger(&app.fleet[0], &a)).await.status, 200);
+    assert_eq!(app.post_webhook(&trigger_payload(&app.fleet[0], &a)).await.status, 200);
     assert_eq!(workspace_reads(&app.fleet[0]), 1, "each id is read once");
 }
 
