@@ -126,6 +126,11 @@ pub async fn start_app(exe: &Path, sim: &AzureSim, extra: &[(&str, &str)]) -> Ap
     let mut settings = settings_for(sim);
     settings.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
     settings.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    start_app_with(exe, settings).await
+}
+
+/// Starts `exe` the way the host does, with exactly `settings`.
+pub async fn start_app_with(exe: &Path, settings: Vec<(String, String)>) -> App {
     let root = app_root();
     let map: HashMap<String, String> = settings.iter().cloned().collect();
     let app = FunctionApp::load(&root, &map).expect("function app loads");
