@@ -144,6 +144,21 @@ pub fn incident_from(payload: &Value, scopes: &[Scope<'_>]) -> Result<Target, Re
         }
     }
     let left: Vec<usize> = (0..scopes.len()).filter(|&i| allowed[i]).collect();
+    // A workspace whose known id is the claimed one is the answer (ids are unique), whatever
+    // workspaces with ids not known yet are left.
+    if let Some(claimed) = claimed
+        && let Some(&i) = left.iter().find(|&&i| {
+            scopes[i]
+                .workspace_id
+                .is_some_and(|g| claimed.eq_ignore_ascii_case(g.as_str()))
+        })
+    {
+        return Ok(Target {
+            workspace: Some(i),
+            name,
+            unverified_workspace_id: None,
+        });
+    }
     let unverified = |i: usize| claimed.filter(|_| scopes[i].workspace_id.is_none()).map(str::to_owned);
     match (left.as_slice(), claimed) {
         ([only], _) => Ok(Target {

@@ -117,20 +117,24 @@ impl Fleet {
     /// without any call).
     pub async fn route(&self, payload: &serde_json::Value) -> Result<(usize, IncidentName), Rejection> {
         let mut target = webhook::incident_from(payload, &self.scopes())?;
+        let mut unreadable = None;
         if target.workspace.is_none() {
             // Only the workspaceId names the workspace: learn the ids not known yet, then route
-            // again (every id is known now, so the second answer names one workspace or is a 403).
+            // again. A workspace whose id cannot be read stays unknown; it matters only if no
+            // other workspace has the claimed id.
             for i in 0..self.len() {
-                self.workspace_id(i).await.map_err(|e| self.unreadable(i, &e))?;
+                if let Err(e) = self.workspace_id(i).await {
+                    unreadable.get_or_insert_with(|| self.unreadable(i, &e));
+                }
             }
             target = webhook::incident_from(payload, &self.scopes())?;
         }
         let Some(index) = target.workspace else {
-            return Err(Rejection {
+            return Err(unreadable.unwrap_or_else(|| Rejection {
                 status: 403,
                 code: "wrong-workspace",
                 message: "workspaceId is not a workspace this function serves".into(),
-            });
+            }));
         };
         if let Some(claimed) = &target.unverified_workspace_id {
             let id = self.workspace_id(index).await.map_err(|e| self.unreadable(index, &e))?;

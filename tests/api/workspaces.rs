@@ -228,6 +228,31 @@ async fn without_the_ids_a_payload_named_by_workspace_id_alone_is_routed_after_r
 }
 
 #[tokio::test]
+async fn a_workspace_whose_id_cannot_be_read_does_not_stop_the_webhook_for_the_others() {
+    // The customer's workspace is not delegated: its id cannot be read. A payload named only by
+    // the first workspace's id is still routed there; one naming neither gets the reason.
+    let app = spawn_fleet_with(
+        vec![SimConfig::default(), workspace(1, Some(false))],
+        &[],
+        &["SENTINEL_WORKSPACE_ID"],
+    )
+    .await;
+    let a = resolved(&app, 0);
+    let payload = json!({ "workspaceId": app.fleet[0].workspace().workspace_id, "object": { "name": a } });
+    let r = app.post_webhook(&payload).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(app.fleet[0].incident(&a).unwrap().status, "Closed");
+    let unknown = json!({ "workspaceId": "00000000-0000-4000-8000-000000000001", "object": { "name": a } });
+    let r = app.post_webhook(&unknown).await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(
+        r.text().contains("workspace-id-unreadable") && r.text().contains("InvalidAuthenticationTokenTenant"),
+        "{}",
+        r.text()
+    );
+}
+
+#[tokio::test]
 async fn queries_wait_for_the_principals_five_slots_instead_of_being_throttled() {
     // Seven workspaces; the service runs five of the principal's queries at once and answers 429
     // to one that waits in its queue too long (here 300 ms; each query takes 700 ms).
