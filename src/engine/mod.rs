@@ -12,9 +12,12 @@
 //! - [`incident`]: the sync of one incident (read, decide, write, audit comment, repair).
 //! - [`candidates`]: the query's answer as candidates.
 //! - [`report`]: incident reports, the run summary, log lines.
+//! - `lines`: the summary and the reports as the text lines of the timer's `Logs` and the CLI.
+//! - `lines`: the summary and reports as the text lines of the timer's `Logs` and the CLI.
 
 mod candidates;
 mod incident;
+mod lines;
 mod report;
 mod run;
 
@@ -25,6 +28,7 @@ use std::{
 };
 
 pub use candidates::{BadRow, Candidate, candidates_from};
+pub use lines::{rare_counts, report_line, summary_lines, summary_lines_with};
 pub use report::{Action, IncidentReport, RunSummary};
 
 use crate::{

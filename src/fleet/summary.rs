@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::{engine::RunSummary, host};
+use crate::engine::{self, RunSummary};
 
 /// One workspace's part of a run.
 #[derive(Debug, Clone, Serialize)]
@@ -142,15 +142,15 @@ impl FleetRun {
         .unwrap_or(Value::Null)
     }
 
-    /// The log lines: with one workspace, exactly [`host::summary_lines`]; with several, each
+    /// The log lines: with one workspace, exactly [`engine::summary_lines`]; with several, each
     /// workspace's lines prefixed with `workspace <label>:`, then one line for the whole run.
     pub fn lines(&self) -> Vec<String> {
         if let Some(summary) = self.single() {
-            return host::summary_lines(summary);
+            return engine::summary_lines(summary);
         }
         let mut lines = Vec::new();
         for run in &self.workspaces {
-            lines.extend(host::summary_lines_with(
+            lines.extend(engine::summary_lines_with(
                 &run.summary,
                 &format!("SyncTimer: workspace {}: ", run.label),
             ));
@@ -171,7 +171,7 @@ impl FleetRun {
                 self.failed_workspaces.join(", ")
             )
         };
-        let (xdr, reopened) = host::rare_counts(t.from_xdr, t.reopened);
+        let (xdr, reopened) = engine::rare_counts(t.from_xdr, t.reopened);
         format!(
             "SyncTimer: run {} {}: {} workspaces{failed}; in all {} candidates{xdr}, {} {} ({} closed, {} activated{reopened}), {} unchanged, {} failed, {} not reached, {} ms",
             self.run_id,
@@ -222,7 +222,7 @@ mod tests {
         );
         assert_eq!(one.to_value()["scanned"], 3);
         assert!(one.to_value().get("workspaces").is_none(), "the one-workspace shape");
-        assert_eq!(one.lines(), host::summary_lines(one.single().unwrap()));
+        assert_eq!(one.lines(), engine::summary_lines(one.single().unwrap()));
 
         let two = FleetRun::new(
             "r1".into(),
