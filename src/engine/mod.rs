@@ -13,7 +13,6 @@
 //! - [`candidates`]: the query's answer as candidates.
 //! - [`report`]: incident reports, the run summary, log lines.
 //! - `lines`: the summary and the reports as the text lines of the timer's `Logs` and the CLI.
-//! - `lines`: the summary and reports as the text lines of the timer's `Logs` and the CLI.
 
 mod candidates;
 mod incident;
