@@ -48,7 +48,8 @@ use fleet::Fleet;
 use policy::PolicyOptions;
 
 /// Builds an engine per configured workspace: picks the credential and creates the clients,
-/// which every workspace shares (one connection pool and pacer per service). No network I/O
+/// which every workspace shares (one connection pool and pacer per service), as they share the
+/// run's incident slots. No network I/O
 /// happens here; tokens, and workspace ids the settings do not give, are fetched on first use.
 pub fn build_fleet(config: &Config) -> Result<Fleet, String> {
     let (credential, kind) =
@@ -77,6 +78,7 @@ pub fn build_fleet(config: &Config) -> Result<Fleet, String> {
         lookback_days: config.lookback_days,
         run_budget: Duration::from_secs(config.run_budget_seconds),
     };
+    let sync_slots = Arc::new(tokio::sync::Semaphore::new(engine::CONCURRENCY));
     let engines = config
         .workspaces
         .iter()
@@ -87,6 +89,7 @@ pub fn build_fleet(config: &Config) -> Result<Fleet, String> {
                 ws.id.clone(),
                 options,
             )
+            .with_sync_slots(sync_slots.clone())
         })
         .collect();
     Ok(Fleet::new(engines))

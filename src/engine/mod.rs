@@ -38,9 +38,12 @@ use crate::{
 
 /// How many times one incident is read, decided and written before giving up on conflicts.
 pub const MAX_ATTEMPTS: u32 = 3;
-/// Incidents synced at the same time within a run. The rate toward Resource Manager is set by
-/// the token buckets in [`crate::azure::throttle`]; four in flight keep that budget used at
-/// 20-200 ms per call without piling requests up behind the pacer (docs/benchmarks.md).
+/// Incidents synced at the same time within a run, over every workspace of the deployment (the
+/// engines of a fleet share these slots, [`Engine::with_sync_slots`]). The rate toward Resource
+/// Manager is set by the token buckets in [`crate::azure::throttle`]; four in flight keep that
+/// budget used at 20-200 ms per call without piling requests up behind the pacer
+/// (docs/benchmarks.md), and bound what a run's deadline can cut mid-sync, however many
+/// workspaces there are.
 pub const CONCURRENCY: usize = 4;
 /// Most incident reports a run summary carries (changed and failed ones first); the counts always
 /// cover every incident. Keeps the invocation response small on large workspaces.
@@ -100,6 +103,8 @@ pub struct Engine {
     comments_seen: Arc<Mutex<HashSet<String>>>,
     /// Becomes `true` when the host stops the process (SIGTERM).
     stop: tokio::sync::watch::Receiver<bool>,
+    /// Slots for the incidents a run syncs at once ([`CONCURRENCY`]), shared by a fleet.
+    sync_slots: Arc<tokio::sync::Semaphore>,
     /// How many parts the last run had to split the candidate query into (1: none).
     partitions: Arc<std::sync::atomic::AtomicU32>,
     /// Incidents the last runs read fresh and left as they were although the logs said to act:
@@ -136,6 +141,7 @@ impl Engine {
             calls: Arc::default(),
             comments_seen: Arc::default(),
             stop: tokio::sync::watch::channel(false).1,
+            sync_slots: Arc::new(tokio::sync::Semaphore::new(CONCURRENCY)),
             partitions: Arc::new(std::sync::atomic::AtomicU32::new(1)),
             stuck: Arc::default(),
         }
@@ -145,6 +151,13 @@ impl Engine {
     /// those in flight get [`SHUTDOWN_GRACE`] to finish.
     pub fn with_stop(mut self, stop: tokio::sync::watch::Receiver<bool>) -> Self {
         self.stop = stop;
+        self
+    }
+
+    /// The same engine, taking its run's incident slots from `slots` (one set for every engine of
+    /// a fleet, so several workspaces together sync [`CONCURRENCY`] incidents at once).
+    pub fn with_sync_slots(mut self, slots: Arc<tokio::sync::Semaphore>) -> Self {
+        self.sync_slots = slots;
         self
     }
 

@@ -72,6 +72,9 @@ impl Engine {
             .map(|candidate| {
                 let run_id = run_id.clone();
                 async move {
+                    // A slot of the deployment's (every workspace's) incidents in flight; the
+                    // budget and stop checks below count from when it is free. (Never closed.)
+                    let _slot = self.sync_slots.acquire().await.ok();
                     if self.is_stopping() {
                         let mut r = IncidentReport::new(&candidate.name, candidate.number);
                         r.action = Action::NotReached;

@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
-use azure_sim::{ArmThrottle, AzureSim, ForeignTenant, QueryQueue, SimConfig, Workspace};
+use azure_sim::{
+    ArmThrottle, AzureSim, Fault, FaultKind, FaultTarget, ForeignTenant, QueryQueue, SimConfig, Workspace,
+};
 use functions_host::Outcome;
 use serde_json::{Value, json};
 
@@ -313,6 +315,56 @@ async fn the_workspaces_share_the_principals_resource_manager_pacing() {
         0,
         "no request was throttled"
     );
+}
+
+#[tokio::test]
+async fn the_budget_cuts_no_more_incidents_with_several_workspaces_than_with_one() {
+    // Every incident read takes longer than the run's budget: each incident in flight at the
+    // deadline fails (and is synced by the next run). The workspaces share the run's four incident
+    // slots, so three incidents in each of two workspaces give four failed and two not reached, as
+    // six incidents in one workspace do (reliability::the_time_budget_stops_the_run_cleanly_...);
+    // a slot set per workspace would have all six in flight, and all six cut.
+    let app = spawn_fleet_with(
+        vec![SimConfig::default(), workspace(1, None)],
+        &[("SYNC_RUN_BUDGET_SECONDS", "10")],
+        &[],
+    )
+    .await;
+    let mut names = Vec::new();
+    for (i, sim) in app.fleet.iter().enumerate() {
+        for _ in 0..3 {
+            names.push((i, resolved(&app, i)));
+        }
+        sim.inject(Fault {
+            target: FaultTarget::IncidentGet,
+            kind: FaultKind::Delay(Duration::from_secs(11)),
+            times: 3,
+        });
+    }
+    let invocation = app.run_timer().await;
+    assert_eq!(invocation.http_status, 500);
+    let totals = &body(&invocation)["ReturnValue"]["totals"];
+    assert_eq!(
+        (totals["failed"].as_u64(), totals["notReached"].as_u64()),
+        (Some(4), Some(2)),
+        "{totals:#}"
+    );
+    // The two reads that never started keep their delay for the next run: two more are cut,
+    // the other four closed; the run after that closes the last two, each with one comment.
+    let again = app.run_timer().await;
+    let totals = &body(&again)["ReturnValue"]["totals"];
+    assert_eq!(
+        (totals["failed"].as_u64(), totals["closed"].as_u64()),
+        (Some(2), Some(4)),
+        "{totals:#}"
+    );
+    let last = app.run_timer().await;
+    assert_eq!(last.http_status, 200, "{}", last.raw_body);
+    assert_eq!(body(&last)["ReturnValue"]["totals"]["closed"], 2);
+    for (i, name) in &names {
+        let view = app.fleet[*i].incident(name).unwrap();
+        assert_eq!((view.status.as_str(), view.comments.len()), ("Closed", 1), "{name}");
+    }
 }
 
 #[tokio::test]
