@@ -5,36 +5,16 @@
 use std::process::Output;
 
 use azure_sim::{AlertSeed, AzureSim, IncidentSeed, Role, SimConfig};
-use dfc_sentinel_sync::{check, config::SETTINGS};
+use dfc_sentinel_sync::check;
 use serde_json::Value;
 
-use crate::helpers::{DFC, settings_for};
-
-const BIN: &str = env!("CARGO_BIN_EXE_handler");
+use crate::helpers::{DFC, output_text as text, run_cli, settings_for};
 
 /// Runs `handler check <args>` with the app's settings for `sim`, `extra` added or overriding,
 /// `remove` dropped. No other setting leaks in from the test's own environment.
 async fn check(sim: &AzureSim, args: &[&str], extra: &[(&str, &str)], remove: &[&str]) -> Output {
-    let mut command = tokio::process::Command::new(BIN);
-    command.arg("check").args(args);
-    for name in SETTINGS.iter().chain(&["IDENTITY_ENDPOINT", "IDENTITY_HEADER"]) {
-        command.env_remove(name);
-    }
-    for (name, value) in settings_for(sim) {
-        if !remove.contains(&name.as_str()) && !extra.iter().any(|(e, _)| *e == name) {
-            command.env(name, value);
-        }
-    }
-    command.envs(extra.iter().copied());
-    command.output().await.expect("handler runs")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+    let args: Vec<&str> = std::iter::once("check").chain(args.iter().copied()).collect();
+    run_cli(settings_for(sim), &args, extra, remove).await
 }
 
 fn seed(sim: &AzureSim, incident_status: &str, alert_status: &str) -> String {

@@ -278,6 +278,40 @@ pub fn trigger_payload(sim: &AzureSim, name: &str) -> Value {
     })
 }
 
+/// Runs the handler's CLI (`args`) with `settings` as its app settings, `extra` added or
+/// overriding and `remove` dropped; no setting leaks in from the test's own environment.
+pub async fn run_cli(
+    settings: Vec<(String, String)>,
+    args: &[&str],
+    extra: &[(&str, &str)],
+    remove: &[&str],
+) -> std::process::Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_handler"));
+    command.args(args);
+    for name in dfc_sentinel_sync::config::SETTINGS
+        .iter()
+        .chain(&["IDENTITY_ENDPOINT", "IDENTITY_HEADER"])
+    {
+        command.env_remove(name);
+    }
+    for (name, value) in settings {
+        if !remove.contains(&name.as_str()) && !extra.iter().any(|(e, _)| *e == name) {
+            command.env(name, value);
+        }
+    }
+    command.envs(extra.iter().copied());
+    command.output().await.expect("handler runs")
+}
+
+/// A CLI run's stdout and stderr, one after the other.
+pub fn output_text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
 /// A caller's POST with the function key, the content type (none when empty) and a Content-Length.
 pub fn webhook_request(path: &str, content_type: &str, body: Vec<u8>) -> CallerRequest {
     let mut headers = vec![("x-functions-key".to_owned(), FUNCTION_KEY.to_owned())];

@@ -13,10 +13,7 @@ use azure_sim::{
 use functions_host::Outcome;
 use serde_json::{Value, json};
 
-use crate::{
-    cli::fake_az,
-    helpers::{DFC, TestApp, fleet_settings, spawn_fleet_with, trigger_payload},
-};
+use crate::helpers::{DFC, TestApp, fleet_settings, output_text, run_cli, spawn_fleet_with, trigger_payload};
 
 const CUSTOMER_TENANT: &str = "a1b2c3d4-0000-4000-8000-00000000c0de";
 
@@ -390,35 +387,10 @@ async fn mismatched_lists_fail_every_invocation_naming_the_setting() {
     assert!(app.fleet.iter().all(|s| s.requests().is_empty()));
 }
 
-/// Runs the CLI against the fleet, signed in through the stand-in `az`.
+/// Runs the CLI against the fleet with the app's settings (managed identity through the
+/// simulator), its own log lines off so that stdout is only the report.
 async fn cli(fleet: &[AzureSim], args: &[&str], remove: &[&str]) -> std::process::Output {
-    let az = fake_az(&fleet[0]);
-    let path = format!("{}:{}", az.display(), std::env::var("PATH").unwrap_or_default());
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_handler"));
-    command.args(args).env("PATH", path);
-    for (key, value) in fleet_settings(fleet) {
-        if !key.starts_with("IDENTITY_") && !remove.contains(&key.as_str()) {
-            command.env(key, value);
-        }
-    }
-    command
-        .env_remove("IDENTITY_ENDPOINT")
-        .env_remove("IDENTITY_HEADER")
-        .env("RUST_LOG", "off");
-    for name in remove {
-        command.env_remove(name);
-    }
-    let output = command.output().await.unwrap();
-    let _ = std::fs::remove_dir_all(az);
-    output
-}
-
-fn stdout(output: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+    run_cli(fleet_settings(fleet), args, &[("RUST_LOG", "off")], remove).await
 }
 
 #[tokio::test]
@@ -439,7 +411,7 @@ async fn sync_and_dry_run_work_over_every_workspace_or_one() {
     let (a, b) = (seed(&fleet[0]), seed(&fleet[1]));
     let remove = ["SENTINEL_WORKSPACE_ID"];
     let all = cli(&fleet, &["sync", "--dry-run"], &remove).await;
-    let out = stdout(&all);
+    let out = output_text(&all);
     assert_eq!(all.status.code(), Some(0), "{out}");
     assert!(
         out.contains(&format!(
@@ -460,27 +432,27 @@ async fn sync_and_dry_run_work_over_every_workspace_or_one() {
     assert_eq!(fleet[0].incident(&a).unwrap().status, "New", "a dry run writes nothing");
 
     let one = cli(&fleet, &["sync", "--dry-run", "--json", "--workspace", "ws-1"], &remove).await;
-    assert_eq!(one.status.code(), Some(0), "{}", stdout(&one));
+    assert_eq!(one.status.code(), Some(0), "{}", output_text(&one));
     let summary: Value = serde_json::from_slice(&one.stdout).unwrap();
     assert_eq!(summary["scanned"], 1, "one workspace: the one-workspace summary");
     assert_eq!(summary["incidents"][0]["incident"], b.as_str());
 
     let unknown = cli(&fleet, &["sync", "--workspace", "nope"], &remove).await;
     assert_eq!(unknown.status.code(), Some(2));
-    assert!(stdout(&unknown).contains("none of the configured workspaces (sentinel-ws, ws-1)"));
+    assert!(output_text(&unknown).contains("none of the configured workspaces (sentinel-ws, ws-1)"));
     let bare = cli(&fleet, &["sync", "--incident", &b], &remove).await;
     assert_eq!(bare.status.code(), Some(2));
     assert!(
-        stdout(&bare).contains("2 workspaces are configured"),
+        output_text(&bare).contains("2 workspaces are configured"),
         "{}",
-        stdout(&bare)
+        output_text(&bare)
     );
     let arm_id = format!(
         "{}/providers/Microsoft.SecurityInsights/Incidents/{b}",
         fleet[1].workspace().resource_id()
     );
     let by_id = cli(&fleet, &["sync", "--incident", &arm_id], &remove).await;
-    assert_eq!(by_id.status.code(), Some(0), "{}", stdout(&by_id));
+    assert_eq!(by_id.status.code(), Some(0), "{}", output_text(&by_id));
     assert_eq!(fleet[1].incident(&b).unwrap().status, "Closed");
     assert_eq!(fleet[0].incident(&a).unwrap().status, "New");
 }
@@ -492,7 +464,7 @@ async fn check_runs_per_workspace_and_names_the_lighthouse_delegation_a_customer
         .unwrap();
     let remove = ["SENTINEL_WORKSPACE_ID"];
     let output = cli(&fleet, &["check"], &remove).await;
-    let out = stdout(&output);
+    let out = output_text(&output);
     assert_eq!(output.status.code(), Some(1), "{out}");
     assert!(out.starts_with("handler check: 2 workspaces\n"), "{out}");
     let customer = format!("workspace {}\n", fleet[1].workspace().resource_id());
@@ -511,7 +483,7 @@ async fn check_runs_per_workspace_and_names_the_lighthouse_delegation_a_customer
     assert!(own.contains("ok    dry-run"), "{own}");
 
     let only = cli(&fleet, &["check", "--json", "--workspace", "sentinel-ws"], &remove).await;
-    assert_eq!(only.status.code(), Some(0), "{}", stdout(&only));
+    assert_eq!(only.status.code(), Some(0), "{}", output_text(&only));
     let report: Value = serde_json::from_slice(&only.stdout).unwrap();
     assert_eq!(report["workspace"], fleet[0].workspace().resource_id());
     assert_eq!(report["steps"].as_array().unwrap().len(), 9);
