@@ -270,15 +270,16 @@ async fn sync_timer(app: &App, request: Request, invocation_id: &str) -> Respons
     )];
     let span = tracing::info_span!("SyncTimer", invocation_id = %run_id);
     let run = fleet.reconcile(run_id).instrument(span).await;
-    if fleet.len() > 1 {
-        let line = run.totals_line();
+    let lines = run.lines();
+    // With several workspaces the last line is the whole run's; it also goes to the log.
+    if let (true, Some(line)) = (fleet.len() > 1, lines.last()) {
         if run.is_failure() {
             tracing::error!("{line}");
         } else {
             tracing::info!("{line}");
         }
     }
-    logs.extend(run.lines());
+    logs.extend(lines);
     // One workspace failing fails the invocation (so it shows, and alerts, in Application
     // Insights), although every other workspace was synced.
     let status = if run.is_failure() {
