@@ -101,34 +101,42 @@ fn resources(value: &str) -> Result<Vec<WorkspaceResourceId>, String> {
             entries.len()
         ));
     }
-    let mut parsed: Vec<WorkspaceResourceId> = Vec::with_capacity(entries.len());
-    for (i, entry) in entries.iter().enumerate() {
-        let ws = WorkspaceResourceId::parse(entry).map_err(|e| at(i, entries.len(), e.problem))?;
-        if let Some(first) = parsed.iter().position(|p| p.same_as(&ws)) {
-            return Err(format!(
-                "entry {} names the same workspace as entry {}; list each workspace once",
-                i + 1,
-                first + 1
-            ));
-        }
-        parsed.push(ws);
-    }
-    Ok(parsed)
+    parse_each(
+        &entries,
+        |e| WorkspaceResourceId::parse(e).map_err(|e| e.problem),
+        WorkspaceResourceId::same_as,
+        "names the same workspace as",
+    )
 }
 
 fn guids(value: &str) -> Result<Vec<WorkspaceGuid>, String> {
-    let entries = entries(value)?;
-    let mut parsed: Vec<WorkspaceGuid> = Vec::with_capacity(entries.len());
+    parse_each(
+        &entries(value)?,
+        |e| WorkspaceGuid::parse(e).map_err(|e| e.problem),
+        |a, b| a == b,
+        "is the same workspace id as",
+    )
+}
+
+/// Parses each entry; a problem names its place, and an entry `same` as an earlier one is an
+/// error saying it `repeats` that entry.
+fn parse_each<T>(
+    entries: &[&str],
+    parse: impl Fn(&str) -> Result<T, String>,
+    same: impl Fn(&T, &T) -> bool,
+    repeats: &str,
+) -> Result<Vec<T>, String> {
+    let mut parsed: Vec<T> = Vec::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {
-        let id = WorkspaceGuid::parse(entry).map_err(|e| at(i, entries.len(), e.problem))?;
-        if let Some(first) = parsed.iter().position(|p| p == &id) {
+        let item = parse(entry).map_err(|p| at(i, entries.len(), p))?;
+        if let Some(first) = parsed.iter().position(|p| same(p, &item)) {
             return Err(format!(
-                "entry {} is the same workspace id as entry {}; list each workspace once",
+                "entry {} {repeats} entry {}; list each workspace once",
                 i + 1,
                 first + 1
             ));
         }
-        parsed.push(id);
+        parsed.push(item);
     }
     Ok(parsed)
 }
