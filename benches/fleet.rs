@@ -14,11 +14,10 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use azure_sim::{ArmThrottle, AzureSim, QueryQueue, SimConfig, Workspace};
 use common::*;
-use functions_host::timer;
 use serde_json::Value;
 
 fn workspace(n: usize) -> SimConfig {
@@ -35,13 +34,7 @@ fn workspace(n: usize) -> SimConfig {
 }
 
 async fn invoke(app: &App) -> (f64, u16, Value) {
-    let started = Instant::now();
-    let inv = app
-        .host
-        .invoke_timer("SyncTimer", timer::scheduled(), None)
-        .await
-        .expect("invocation reaches the handler");
-    let wall = started.elapsed().as_secs_f64();
+    let (wall, inv) = timed_timer(app).await;
     let body: Value = serde_json::from_str(&inv.raw_body).unwrap_or(Value::Null);
     (wall, inv.http_status, body["ReturnValue"].clone())
 }

@@ -27,7 +27,7 @@ use std::{
 
 use azure_sim::{ArmThrottle, AzureSim, SimConfig};
 use common::*;
-use functions_host::{Outcome, timer};
+use functions_host::Outcome;
 use serde_json::Value;
 
 const LATENCY: Duration = Duration::from_millis(20);
@@ -149,13 +149,7 @@ fn floor(t: &ArmThrottle, reads: usize, writes: usize) -> (f64, &'static str) {
 }
 
 async fn invoke(app: &App) -> (f64, Value) {
-    let started = Instant::now();
-    let inv = app
-        .host
-        .invoke_timer("SyncTimer", timer::scheduled(), None)
-        .await
-        .expect("invocation reaches the handler");
-    let wall = started.elapsed().as_secs_f64();
+    let (wall, inv) = timed_timer(app).await;
     let summary = match inv.outcome {
         Outcome::Succeeded { return_value, .. } => return_value,
         other => {

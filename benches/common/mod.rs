@@ -141,6 +141,17 @@ pub async fn start_app_with(exe: &Path, settings: Vec<(String, String)>) -> App 
     App { handler, host, root }
 }
 
+/// Fires SyncTimer with the scheduled-run payload; the wall time in seconds and the invocation.
+pub async fn timed_timer(app: &App) -> (f64, functions_host::Invocation) {
+    let started = std::time::Instant::now();
+    let inv = app
+        .host
+        .invoke_timer("SyncTimer", functions_host::timer::scheduled(), None)
+        .await
+        .expect("invocation reaches the handler");
+    (started.elapsed().as_secs_f64(), inv)
+}
+
 /// A field of /proc/<pid>/status in KiB (`VmHWM`, `VmRSS`).
 pub fn proc_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
