@@ -32,7 +32,7 @@ use crate::{
     azure::{identity, identity::CredentialKind},
     config::{self, Config, ConfigError},
 };
-use workspace::{Tokens, workspace_steps};
+use workspace::{Clients, Tokens, workspace_steps};
 
 /// Most incidents the dry-run step names (the JSON's `data` holds the whole run summary).
 pub const MAX_LISTED: usize = 20;
@@ -112,9 +112,10 @@ pub async fn run(only: Option<&str>) -> Report {
         kind,
         client_id,
     };
+    let clients = Clients::new(&config, &credential);
     let mut parts = Vec::new();
     for ws in &config.workspaces {
-        let steps = workspace_steps(&config, ws, &credential, who, tokens).await;
+        let steps = workspace_steps(&config, ws, &clients, who, tokens).await;
         parts.push((ws.resource.arm_id(), steps));
     }
     report(&config, steps, parts)

@@ -23,21 +23,41 @@ pub(super) struct Tokens {
     pub(super) logs: bool,
 }
 
+/// The clients every workspace's steps use, built once (one connection pool per service).
+pub(super) struct Clients {
+    incidents: IncidentsClient,
+    logs: LogsClient,
+}
+
+impl Clients {
+    /// Clients for the configured endpoints with `credential`'s tokens.
+    pub(super) fn new(config: &Config, credential: &Arc<dyn TokenCredential>) -> Self {
+        Self {
+            incidents: IncidentsClient::new(
+                &config.arm_endpoint,
+                &config.workspaces[0].resource,
+                &config.api_version,
+                credential.clone(),
+                config.cloud.arm_scope(),
+            ),
+            logs: LogsClient::new(
+                &config.log_analytics_endpoint,
+                credential.clone(),
+                config.cloud.log_analytics_scope(),
+            ),
+        }
+    }
+}
+
 /// The steps of one workspace: its id, incidents and API version, the query, the dry run.
 pub(super) async fn workspace_steps(
     config: &Config,
     ws: &WorkspaceSetting,
-    credential: &Arc<dyn TokenCredential>,
+    clients: &Clients,
     who: hints::Grantee<'_>,
     tokens: Tokens,
 ) -> Vec<Step> {
-    let client = IncidentsClient::new(
-        &config.arm_endpoint,
-        &ws.resource,
-        &config.api_version,
-        credential.clone(),
-        config.cloud.arm_scope(),
-    );
+    let client = clients.incidents.for_workspace(&ws.resource);
     let mut steps = Vec::new();
     let id: Option<WorkspaceGuid> = match (&ws.id, tokens.arm) {
         (Some(id), _) => {
@@ -91,7 +111,7 @@ pub(super) async fn workspace_steps(
         steps.push(Step::skipped(API_VERSION, "not run: needs a Resource Manager token"));
     }
     match (&id, tokens.logs) {
-        (Some(id), true) => steps.push(query(config, id, credential.clone(), target, who).await),
+        (Some(id), true) => steps.push(query(config, id, &clients.logs, target, who).await),
         (_, false) => steps.push(Step::skipped(QUERY, "not run: needs a Log Analytics token")),
         (None, true) => steps.push(Step::skipped(
             QUERY,
@@ -184,15 +204,10 @@ async fn incidents(
 async fn query(
     config: &Config,
     id: &WorkspaceGuid,
-    credential: Arc<dyn TokenCredential>,
+    logs: &LogsClient,
     target: hints::Target<'_>,
     who: hints::Grantee<'_>,
 ) -> Step {
-    let logs = LogsClient::new(
-        &config.log_analytics_endpoint,
-        credential,
-        config.cloud.log_analytics_scope(),
-    );
     let text = queries::sync_candidates(
         config.lookback_days,
         queries::Partition::WHOLE,
