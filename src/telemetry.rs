@@ -17,3 +17,14 @@ pub fn init(default_level: &str) {
         .with_target(false)
         .try_init();
 }
+
+/// Installs a subscriber that writes every line to stderr at `level` (`off` for none), whatever
+/// `RUST_LOG` says: for commands whose stdout is their report.
+pub fn init_stderr(level: &str) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new(level))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
+}

@@ -15,32 +15,43 @@ use crate::domain::{IncidentArmId, IncidentName, WorkspaceGuid, WorkspaceResourc
 /// keeping a hostile body from costing memory.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
-/// Why a payload was refused.
+/// Why a payload was refused. What HTTP status each answers with is the host's business.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct Rejection {
-    /// HTTP status to answer with.
-    pub status: u16,
-    /// Stable error code.
-    pub code: &'static str,
-    /// What is wrong, for the caller.
-    pub message: String,
+pub enum Rejection {
+    /// The payload is malformed, or names its incident ambiguously.
+    #[error("{0}")]
+    Invalid(String),
+    /// The payload names a workspace this function does not serve.
+    #[error("{0}")]
+    Foreign(String),
+    /// A workspace's id could not be read from its resource, so the payload's `workspaceId`
+    /// cannot be checked.
+    #[error("{0}")]
+    Unreadable(String),
 }
 
 impl Rejection {
     fn bad(message: impl Into<String>) -> Self {
-        Self {
-            status: 400,
-            code: "invalid-payload",
-            message: message.into(),
-        }
+        Self::Invalid(message.into())
     }
 
     fn foreign(message: impl Into<String>) -> Self {
-        Self {
-            status: 403,
-            code: "wrong-workspace",
-            message: message.into(),
+        Self::Foreign(message.into())
+    }
+
+    /// The stable error code of the reply.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "invalid-payload",
+            Self::Foreign(_) => "wrong-workspace",
+            Self::Unreadable(_) => "workspace-id-unreadable",
+        }
+    }
+
+    /// What is wrong, for the caller.
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Invalid(m) | Self::Foreign(m) | Self::Unreadable(m) => m,
         }
     }
 }
@@ -297,18 +308,18 @@ mod tests {
         let r =
             parse(json!({ "incidentId": format!("{other}/providers/Microsoft.SecurityInsights/Incidents/{NAME}") }))
                 .unwrap_err();
-        assert_eq!(r.status, 403);
+        assert!(matches!(r, Rejection::Foreign(_)), "{r:?}");
         let r = parse(json!({ "workspaceId": "00000000-0000-0000-0000-000000000000", "object": { "name": NAME } }))
             .unwrap_err();
-        assert_eq!(r.status, 403);
+        assert!(matches!(r, Rejection::Foreign(_)), "{r:?}");
         let r = parse(json!({ "workspaceInfo": { "SubscriptionId": "x" }, "object": { "name": NAME } })).unwrap_err();
-        assert_eq!(r.status, 403);
+        assert!(matches!(r, Rejection::Foreign(_)), "{r:?}");
         let other_sub = WS.replace("d0cfe6b2", "aaaaaaaa");
         let r = parse(
             json!({ "object": { "id": format!("{other_sub}/providers/Microsoft.SecurityInsights/Incidents/{NAME}") } }),
         )
         .unwrap_err();
-        assert_eq!(r.status, 403);
+        assert!(matches!(r, Rejection::Foreign(_)), "{r:?}");
     }
 
     const WS_B: &str = "/subscriptions/0f7b9c1e-2d3a-4b5c-8d6e-7f8091a2b3c4/resourceGroups/customer-rg/providers/Microsoft.OperationalInsights/workspaces/customer-ws";
@@ -368,22 +379,22 @@ mod tests {
         );
         // A known GUID that differs from the one of the workspace object.id names is refused.
         let r = route(json!({ "workspaceId": GUID_B, "object": { "id": format!("{WS}/providers/Microsoft.SecurityInsights/Incidents/{NAME}") } }), true).unwrap_err();
-        assert_eq!(r.status, 403);
+        assert!(matches!(r, Rejection::Foreign(_)), "{r:?}");
         // Conflicting ARM fields, and foreign ones, are refused.
         let r = route(json!({ "workspaceInfo": info_b, "object": { "id": format!("{WS}/providers/Microsoft.SecurityInsights/Incidents/{NAME}") } }), true).unwrap_err();
-        assert_eq!(r.status, 403);
+        assert!(matches!(r, Rejection::Foreign(_)), "{r:?}");
         let other = WS_B.replace("customer-ws", "third-ws");
         let r = route(
             json!({ "incidentId": format!("{other}/providers/Microsoft.SecurityInsights/Incidents/{NAME}") }),
             false,
         )
         .unwrap_err();
-        assert_eq!((r.status, r.code), (403, "wrong-workspace"));
+        assert_eq!(r.code(), "wrong-workspace");
         // A bare name, or a partial workspaceInfo that fits both, is ambiguous.
         for payload in [json!({ "incidentId": NAME }), json!({ "object": { "name": NAME } })] {
             let r = route(payload, true).unwrap_err();
-            assert_eq!(r.status, 400);
-            assert!(r.message.contains("this function serves 2 workspaces"), "{}", r.message);
+            assert!(matches!(r, Rejection::Invalid(_)), "{r:?}");
+            assert!(r.message().contains("this function serves 2 workspaces"), "{}", r.message());
         }
         let both = WS.replace("myRg", "customer-rg").replace(
             "d0cfe6b2-9ac0-4464-9919-dccaee2e48c0",
@@ -406,7 +417,7 @@ mod tests {
             &scopes,
         )
         .unwrap_err();
-        assert_eq!(r.status, 400, "{}", r.message);
+        assert!(matches!(r, Rejection::Invalid(_)), "{}", r.message());
         // No GUID known and only the workspaceId names the workspace: the ids must be read first.
         let t = incident_from(&json!({ "workspaceId": GUID_B, "object": { "name": NAME } }), &scopes).unwrap();
         assert_eq!(
@@ -433,7 +444,7 @@ mod tests {
             json!({ "object": { "id": format!("{WS}/providers/Microsoft.SecurityInsights/Incidents/{NAME}"), "name": "other" } }),
         ] {
             let r = parse(payload.clone()).unwrap_err();
-            assert_eq!(r.status, 400, "{payload}");
+            assert!(matches!(r, Rejection::Invalid(_)), "{payload}");
         }
     }
 
@@ -491,7 +502,7 @@ mod tests {
                 let result = parse(json!({ "incidentId": id.clone() }));
                 match result {
                     Ok(name) => prop_assert!(allowed(name.as_str()) && (name.as_str() == id || id.starts_with('/'))),
-                    Err(r) => prop_assert!(r.status == 400 || r.status == 403),
+                    Err(r) => prop_assert!(matches!(r, Rejection::Invalid(_) | Rejection::Foreign(_))),
                 }
             }
 

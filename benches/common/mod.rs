@@ -93,7 +93,7 @@ pub fn hello_exe() -> PathBuf {
 /// The function app folder (publish layout) in a fresh temp dir. `functionTimeout` is raised to
 /// one hour so a long throttled reconcile is measured to its end rather than cut by the emulator.
 pub fn app_root() -> PathBuf {
-    let root = dfc_sentinel_sync::demo::write_app_root().expect("function app folder written");
+    let root = harness::write_app_root().expect("function app folder written");
     let host_json = root.join("host.json");
     let mut host: serde_json::Value = serde_json::from_slice(&std::fs::read(&host_json).unwrap()).unwrap();
     host["functionTimeout"] = serde_json::json!("01:00:00");
@@ -103,7 +103,7 @@ pub fn app_root() -> PathBuf {
 
 /// Settings that point the handler at `sim`, logging at info.
 pub fn settings_for(sim: &AzureSim) -> Vec<(String, String)> {
-    dfc_sentinel_sync::demo::settings_for(sim, "info")
+    harness::settings_for(sim, "info")
 }
 
 /// A started handler and the emulated host in front of it.

@@ -32,11 +32,23 @@ pub enum CredentialKind {
     DeveloperTools,
 }
 
-/// Picks the credential for this process: managed identity when the platform provides its
-/// endpoint, developer tools otherwise.
+impl CredentialKind {
+    /// The kind this process's environment calls for: the managed identity when the platform
+    /// gives its endpoint (`IDENTITY_ENDPOINT`), developer tools otherwise. The one place that
+    /// reads it.
+    pub fn from_env() -> Self {
+        if std::env::var_os("IDENTITY_ENDPOINT").is_some_and(|v| !v.is_empty()) {
+            Self::ManagedIdentity
+        } else {
+            Self::DeveloperTools
+        }
+    }
+}
+
+/// The credential this process's environment calls for ([`CredentialKind::from_env`]); a
+/// user-assigned managed identity when `client_id` is given.
 pub fn credential(client_id: Option<&str>) -> azure_core::Result<(Arc<dyn TokenCredential>, CredentialKind)> {
-    let has_endpoint = std::env::var_os("IDENTITY_ENDPOINT").is_some_and(|v| !v.is_empty());
-    if has_endpoint {
+    if CredentialKind::from_env() == CredentialKind::ManagedIdentity {
         let options = ManagedIdentityCredentialOptions {
             user_assigned_id: client_id.map(|id| UserAssignedId::ClientId(id.to_owned())),
             // The default retry keeps failing for ~80 s when the endpoint is down; a run has a

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 pub use super::incident::{ClassificationUpdate, Incident, IncidentProperties, Label, Owner, Update};
 use super::{AzureError, transport::ServiceClient};
 use crate::domain::{AlertStatus, IncidentName, WorkspaceGuid, WorkspaceResourceId};
-use crate::policy::AlertState;
+use crate::domain::AlertState;
 
 const SERVICE: &str = "Sentinel";
 /// API version of `Microsoft.OperationalInsights/workspaces` reads (the templates' too).

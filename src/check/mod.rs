@@ -31,8 +31,9 @@ pub use report::{
 use crate::{
     azure::{identity, identity::CredentialKind},
     config::{self, Config, ConfigError},
+    fleet::Fleet,
 };
-use workspace::{Clients, Tokens, workspace_steps};
+use workspace::{Tokens, workspace_steps};
 
 /// Most incidents the dry-run step names (the JSON's `data` holds the whole run summary).
 pub const MAX_LISTED: usize = 20;
@@ -72,7 +73,7 @@ pub async fn run(only: Option<&str>) -> Report {
             steps.push(Step::fail(
                 CREDENTIAL,
                 "no credential",
-                format!("{e}: {}", hints::token_fix(identity_kind(), client_id)),
+                format!("{e}: {}", hints::token_fix(CredentialKind::from_env(), client_id)),
             ));
             return report(&config, steps, Vec::new());
         }
@@ -112,16 +113,24 @@ pub async fn run(only: Option<&str>) -> Report {
         kind,
         client_id,
     };
-    let clients = Clients::new(&config, &credential);
+    // One fleet for every workspace's steps, with dry run forced on: its dry runs write nothing.
+    let fleet = Fleet::build(
+        &Config {
+            dry_run: true,
+            ..config.clone()
+        },
+        credential,
+    );
     let mut parts = Vec::new();
-    for ws in &config.workspaces {
-        let steps = workspace_steps(&config, ws, &clients, who, tokens).await;
+    for (ws, engine) in config.workspaces.iter().zip(fleet.engines()) {
+        let steps = workspace_steps(&config, ws, engine, who, tokens).await;
         parts.push((ws.resource.arm_id(), steps));
     }
     report(&config, steps, parts)
 }
 
-/// One report: with one workspace, its steps after the common ones, as they always were.
+/// One report: with one workspace, its steps after the common ones; with several, each
+/// workspace's steps under its resource id.
 fn report(config: &Config, mut common: Vec<Step>, mut parts: Vec<(String, Vec<Step>)>) -> Report {
     if config.workspaces.len() == 1 {
         let rid = config.workspaces[0].resource.arm_id();
@@ -138,15 +147,6 @@ fn report(config: &Config, mut common: Vec<Step>, mut parts: Vec<(String, Vec<St
             .collect();
     }
     Report::several(common, parts)
-}
-
-/// The kind `identity::credential` picks, for a message when it fails.
-fn identity_kind() -> CredentialKind {
-    if std::env::var_os("IDENTITY_ENDPOINT").is_some_and(|v| !v.is_empty()) {
-        CredentialKind::ManagedIdentity
-    } else {
-        CredentialKind::DeveloperTools
-    }
 }
 
 fn settings_failed(error: &ConfigError) -> Step {

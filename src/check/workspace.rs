@@ -2,9 +2,8 @@
 //! the workspace resource), reading incidents and the API version, the candidate query, and a
 //! dry run. Each failure names its fix ([`super::hints`]).
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
-use azure_core::credentials::TokenCredential;
 use serde_json::json;
 
 use super::{API_VERSION, DRY_RUN, INCIDENTS, MAX_LISTED, QUERY, Status, Step, WORKSPACE, hints};
@@ -12,7 +11,7 @@ use crate::{
     azure::{AzureError, incidents::IncidentsClient, logs::LogsClient},
     config::{Config, WorkspaceSetting},
     domain::WorkspaceGuid,
-    engine::{Action, RunSummary, candidates_from},
+    engine::{Action, Engine, RunSummary, candidates_from},
     queries,
 };
 
@@ -23,41 +22,15 @@ pub(super) struct Tokens {
     pub(super) logs: bool,
 }
 
-/// The clients every workspace's steps use, built once (one connection pool per service).
-pub(super) struct Clients {
-    incidents: IncidentsClient,
-    logs: LogsClient,
-}
-
-impl Clients {
-    /// Clients for the configured endpoints with `credential`'s tokens.
-    pub(super) fn new(config: &Config, credential: &Arc<dyn TokenCredential>) -> Self {
-        Self {
-            incidents: IncidentsClient::new(
-                &config.arm_endpoint,
-                &config.workspaces[0].resource,
-                &config.api_version,
-                credential.clone(),
-                config.cloud.arm_scope(),
-            ),
-            logs: LogsClient::new(
-                &config.log_analytics_endpoint,
-                credential.clone(),
-                config.cloud.log_analytics_scope(),
-            ),
-        }
-    }
-}
-
 /// The steps of one workspace: its id, incidents and API version, the query, the dry run.
 pub(super) async fn workspace_steps(
     config: &Config,
     ws: &WorkspaceSetting,
-    clients: &Clients,
+    engine: &Engine,
     who: hints::Grantee<'_>,
     tokens: Tokens,
 ) -> Vec<Step> {
-    let client = clients.incidents.for_workspace(&ws.resource);
+    let client = engine.incidents_client();
     let mut steps = Vec::new();
     let id: Option<WorkspaceGuid> = match (&ws.id, tokens.arm) {
         (Some(id), _) => {
@@ -73,6 +46,8 @@ pub(super) async fn workspace_steps(
         }
         (None, true) => match client.workspace_id().await {
             Ok(id) => {
+                // The dry run below then needs no second read.
+                engine.remember_workspace_id(id.clone());
                 steps.push(
                     Step::ok(
                         WORKSPACE,
@@ -105,13 +80,13 @@ pub(super) async fn workspace_steps(
         id_from_settings: ws.id.is_some(),
     };
     if tokens.arm {
-        steps.extend(incidents(config, &client, target, who).await);
+        steps.extend(incidents(config, client, target, who).await);
     } else {
         steps.push(Step::skipped(INCIDENTS, "not run: needs a Resource Manager token"));
         steps.push(Step::skipped(API_VERSION, "not run: needs a Resource Manager token"));
     }
     match (&id, tokens.logs) {
-        (Some(id), true) => steps.push(query(config, id, &clients.logs, target, who).await),
+        (Some(id), true) => steps.push(query(config, id, engine.logs_client(), target, who).await),
         (_, false) => steps.push(Step::skipped(QUERY, "not run: needs a Log Analytics token")),
         (None, true) => steps.push(Step::skipped(
             QUERY,
@@ -122,16 +97,7 @@ pub(super) async fn workspace_steps(
         .iter()
         .all(|n| steps.iter().any(|s| s.name == *n && s.status == Status::Ok));
     steps.push(match id {
-        Some(id) if ready => {
-            dry_run(
-                config,
-                WorkspaceSetting {
-                    resource: ws.resource.clone(),
-                    id: Some(id),
-                },
-            )
-            .await
-        }
+        Some(_) if ready => dry_run(config, engine).await,
         _ => Step::skipped(DRY_RUN, "not run: needs reading incidents and the candidate query"),
     });
     steps
@@ -299,17 +265,11 @@ fn access_failed(
     step
 }
 
-/// One reconciliation of `workspace` with dry run forced on: what the timer would do now.
-async fn dry_run(config: &Config, workspace: WorkspaceSetting) -> Step {
-    let mut config = config.clone();
-    config.dry_run = true;
-    config.workspaces = vec![workspace];
-    let fleet = match crate::build_fleet(&config) {
-        Ok(f) => f,
-        Err(e) => return Step::fail(DRY_RUN, "not started", e),
-    };
+/// One reconciliation of the workspace by `engine` (built with dry run forced on): what the
+/// timer would do now.
+async fn dry_run(config: &Config, engine: &Engine) -> Step {
     let run_id = format!("check-{}", uuid::Uuid::new_v4());
-    let summary = fleet.engines()[0].reconcile(run_id).await;
+    let summary = engine.reconcile(run_id).await;
     dry_run_step(&summary, config.lookback_days)
 }
 
@@ -380,13 +340,14 @@ mod tests {
     use super::*;
     use crate::{
         domain::IncidentName,
-        engine::{Action, IncidentReport},
+        engine::{Action, IncidentReport, ReportReason},
+        policy::Reason,
     };
 
-    fn report(name: &str, number: i64, action: Action, reason: &str) -> IncidentReport {
+    fn report(name: &str, number: i64, action: Action, reason: ReportReason) -> IncidentReport {
         let mut r = IncidentReport::new(&IncidentName::parse(name).unwrap(), Some(number));
         r.action = action;
-        r.reason = reason.into();
+        r.reason = reason;
         r
     }
 
@@ -394,10 +355,10 @@ mod tests {
     fn the_dry_run_step_counts_and_names_what_would_change() {
         let mut summary = RunSummary::start("check-1".into(), true, 30);
         summary.scanned = 4;
-        summary.record(report("a", 1, Action::WouldClose, "alerts-resolved"));
-        summary.record(report("b", 2, Action::WouldActivate, "alerts-in-progress"));
-        summary.record(report("c", 3, Action::Unchanged, "alerts-pending"));
-        let mut xdr = report("d", 4, Action::Unchanged, "alerts-pending");
+        summary.record(report("a", 1, Action::WouldClose, ReportReason::AlertsResolved));
+        summary.record(report("b", 2, Action::WouldActivate, ReportReason::AlertsInProgress));
+        summary.record(report("c", 3, Action::Unchanged, ReportReason::Left(Reason::AlertsPending)));
+        let mut xdr = report("d", 4, Action::Unchanged, ReportReason::Left(Reason::AlertsPending));
         xdr.provider = Some("Microsoft XDR".into());
         summary.record(xdr);
         summary.finish();
@@ -412,7 +373,7 @@ mod tests {
         assert_eq!(step.notes[2], "would-activate #2 (b) alerts-in-progress");
         assert_eq!(step.data["fromXdr"], 1);
 
-        summary.record(report("e", 5, Action::Failed, "error"));
+        summary.record(report("e", 5, Action::Failed, ReportReason::Error));
         let step = dry_run_step(&summary, 30);
         assert_eq!(step.status, Status::Fail);
     }

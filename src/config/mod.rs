@@ -307,6 +307,48 @@ fn check_schedule(s: &str) -> Result<(), String> {
     }
 }
 
+/// The settings that shape the candidate query, for `handler query`: read with the same rules
+/// as [`Config`], without needing the workspace settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuerySettings {
+    /// `SYNC_LOOKBACK_DAYS`.
+    pub lookback_days: u32,
+    /// `SYNC_REOPEN_ON_REACTIVATION`.
+    pub reopen_on_reactivation: bool,
+}
+
+impl QuerySettings {
+    /// Reads them through `lookup`; a bad value is an error naming its setting.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let mut errors = Vec::new();
+        let lookback_days = number(get("SYNC_LOOKBACK_DAYS"), DEFAULT_LOOKBACK_DAYS, 1, 3650)
+            .map_err(|problem| errors.push(SettingError { setting: "SYNC_LOOKBACK_DAYS", problem }))
+            .unwrap_or(DEFAULT_LOOKBACK_DAYS);
+        let reopen_on_reactivation = boolean(get("SYNC_REOPEN_ON_REACTIVATION"))
+            .map_err(|problem| {
+                errors.push(SettingError {
+                    setting: "SYNC_REOPEN_ON_REACTIVATION",
+                    problem,
+                })
+            })
+            .unwrap_or(false);
+        if errors.is_empty() {
+            Ok(Self {
+                lookback_days,
+                reopen_on_reactivation,
+            })
+        } else {
+            Err(ConfigError(errors))
+        }
+    }
+}
+
+/// Checks a lookback window given on the command line with the rule of `SYNC_LOOKBACK_DAYS`.
+pub fn check_lookback_days(days: u32) -> Result<u32, String> {
+    number(Some(days.to_string()), DEFAULT_LOOKBACK_DAYS, 1, 3650)
+}
+
 fn number<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(
     value: Option<String>,
     default: T,

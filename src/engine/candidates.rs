@@ -12,7 +12,7 @@ use crate::{
         AzureError,
         logs::{Cell, ColumnRef, Reader, Table},
     },
-    domain::{AlertStatus, IncidentName, IncidentStatus},
+    domain::{AlertState, AlertStatus, IncidentName, IncidentStatus},
     policy::{self, IncidentState},
     queries,
 };
@@ -29,13 +29,35 @@ pub struct Candidate {
     /// The logs show one of this tool's changes made within the repair window (the incident may
     /// already show Closed): its audit comment is checked once per process.
     pub tool_changed_recently: bool,
-    /// Alerts; `status` is `None` when the alert has no row inside the window.
-    pub alerts: Vec<(String, Option<AlertStatus>, Option<String>)>,
+    /// Its alerts as the logs show them.
+    pub alerts: Vec<LoggedAlert>,
     /// The newest alert change inside the window: backlogs are worked through oldest first.
     pub last_alert_change: Option<DateTime<Utc>>,
     /// The incident's `ProviderName` (`Microsoft XDR` in the Defender portal). The usual names
     /// are shared, not allocated per incident: a large answer holds one per row.
     pub provider: Option<Cow<'static, str>>,
+}
+
+/// One alert of a candidate as the logs show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedAlert {
+    /// `SystemAlertId`.
+    pub id: String,
+    /// Its latest status inside the window; `None` when it has no row there (read it fresh).
+    pub status: Option<AlertStatus>,
+    /// The product that raised it, when known.
+    pub product: Option<String>,
+}
+
+impl LoggedAlert {
+    /// Its state, when the logs show its status.
+    pub fn state(&self) -> Option<AlertState> {
+        self.status.map(|status| AlertState {
+            id: self.id.clone(),
+            status,
+            product: self.product.clone().unwrap_or_default(),
+        })
+    }
 }
 
 /// A row that could not be read: the incident it names (or the row's position) and why.
@@ -158,7 +180,11 @@ fn candidate(r: &Reader<'_>, c: &Columns<'_>, row: &[Cell]) -> Result<Candidate,
                 let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
                 let id = text(&fields[0]).ok_or_else(|| bad(format!("an alert of {name} has no id")))?;
                 let status = text(&fields[1]).map(|s| AlertStatus::parse_lenient(&s));
-                Ok((id, status, text(&fields[2])))
+                Ok(LoggedAlert {
+                    id,
+                    status,
+                    product: text(&fields[2]),
+                })
             })
             .collect::<Result<Vec<_>, AzureError>>()?,
         other => return Err(bad(format!("Alerts of {name} is not an array: {other}"))),
@@ -246,14 +272,21 @@ mod tests {
         assert_eq!(c.len(), 2);
         assert!(c[0].state.has_owner);
         assert_eq!(c[0].state.labels, vec![policy::LABEL_CLOSED.to_owned()]);
-        assert_eq!(c[0].alerts[1], ("a2".to_owned(), None, None));
+        assert_eq!(
+            c[0].alerts[1],
+            LoggedAlert {
+                id: "a2".to_owned(),
+                status: None,
+                product: None
+            }
+        );
         assert!(c[0].last_alert_change.is_some());
         assert_eq!(c[1].state.status, IncidentStatus::Active);
         assert_eq!(c[1].state.labels, vec![policy::LABEL_ACTIVATED.to_owned()]);
         assert!(c[1].tool_changed_recently);
         assert_eq!(c[0].provider.as_deref(), Some("Microsoft XDR"));
         assert!(c[0].state.closed_by_tool && !c[1].state.closed_by_tool);
-        assert_eq!(c[1].alerts[0].1, Some(AlertStatus::InProgress));
+        assert_eq!(c[1].alerts[0].status, Some(AlertStatus::InProgress));
     }
 
     #[test]

@@ -10,11 +10,13 @@
 //!
 //! - [`run`]: one reconciliation of the workspace (query, then each candidate).
 //! - [`incident`]: the sync of one incident (read, decide, write, audit comment, repair).
+//! - [`change`]: a change this tool makes, how a read shows it applied, its change id.
 //! - [`candidates`]: the query's answer as candidates.
 //! - [`report`]: incident reports, the run summary, log lines.
 //! - `lines`: the summary and the reports as the text lines of the timer's `Logs` and the CLI.
 
 mod candidates;
+mod change;
 mod incident;
 mod lines;
 mod report;
@@ -26,9 +28,10 @@ use std::{
     time::Duration,
 };
 
-pub use candidates::{BadRow, Candidate, candidates_from};
+pub use candidates::{BadRow, Candidate, LoggedAlert, candidates_from};
+use incident::SyncRequest;
 pub use lines::{rare_counts, report_line, summary_lines, summary_lines_with};
-pub use report::{Action, IncidentReport, RunSummary};
+pub use report::{Action, IncidentReport, ReportReason, RunStatus, RunSummary};
 
 use crate::{
     azure::{AzureError, incidents::IncidentsClient, logs::LogsClient},
@@ -215,6 +218,22 @@ impl Engine {
         self.incidents.workspace()
     }
 
+    /// The client of the workspace's incidents.
+    pub fn incidents_client(&self) -> &IncidentsClient {
+        &self.incidents
+    }
+
+    /// The query client (shared by a fleet).
+    pub fn logs_client(&self) -> &LogsClient {
+        &self.logs
+    }
+
+    /// Keeps `id` as the workspace's Log Analytics id, read by someone else (`check`), so the
+    /// engine does not read it again. An id already known stays.
+    pub fn remember_workspace_id(&self, id: WorkspaceGuid) {
+        let _ = self.workspace_id.set(id);
+    }
+
     /// The workspace's Log Analytics id, if known without a call (given in the settings or
     /// read before).
     pub fn known_workspace_id(&self) -> Option<&WorkspaceGuid> {
@@ -236,7 +255,7 @@ impl Engine {
 
     /// Syncs one incident by name, reading its alerts fresh from the REST API (the CLI path).
     pub async fn sync_one(&self, name: &IncidentName) -> SingleOutcome {
-        outcome(self.sync(name, None, None, None, None).await)
+        outcome(self.sync(name, SyncRequest::default()).await)
     }
 
     /// Syncs one incident within `timeout` (the webhook path): no write starts after 60 % of
@@ -250,9 +269,15 @@ impl Engine {
             incidents: self.incidents.interactive(),
             ..self.clone()
         };
-        let sync = tokio::time::timeout(timeout, engine.sync(name, None, None, None, Some(write_by)));
+        let sync = tokio::time::timeout(timeout, engine.sync(
+                name,
+                SyncRequest {
+                    write_by: Some(write_by),
+                    ..SyncRequest::default()
+                },
+            ),);
         match self.within_shutdown_grace(sync).await {
-            Some(Ok(report)) if report.reason == "timeout" => None,
+            Some(Ok(report)) if report.reason == ReportReason::Timeout => None,
             Some(Ok(report)) => Some(outcome(report)),
             _ => None,
         }
@@ -261,7 +286,7 @@ impl Engine {
 
 fn outcome(report: IncidentReport) -> SingleOutcome {
     if report.action == Action::Failed {
-        if report.reason == "not-found" {
+        if report.reason == ReportReason::NotFound {
             return SingleOutcome::NotFound;
         }
         return SingleOutcome::Failed(report);

@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use super::MAX_REPORTS;
 use crate::{
-    domain::{IncidentName, IncidentStatus},
-    policy::{AlertState, CloseCause, Decision, Reason},
+    domain::{AlertState, IncidentName, IncidentStatus},
+    policy::{CloseCause, Decision, Reason},
 };
 
 /// What happened to one incident.
@@ -53,6 +53,126 @@ impl Action {
     }
 }
 
+/// Why a report's action was taken: the policy's decision, or what stopped the sync. Serialized
+/// as its [`code`](Self::code), the `reason` of reports and the keys of `skipped`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReportReason {
+    /// Only while a report is being built; every finished report has another reason.
+    Undecided,
+    /// Closed (or would be): every alert Resolved, or Resolved and Dismissed.
+    AlertsResolved,
+    /// Closed (or would be): every alert Dismissed.
+    AlertsDismissed,
+    /// Set Active (or would be): an alert is In progress.
+    AlertsInProgress,
+    /// Set Active again (or would be): a Defender for Cloud alert of an incident this tool
+    /// closed is open again.
+    AlertReactivated,
+    /// Left as it is, for this policy reason.
+    Left(Reason),
+    /// Azure answered with an error, or the incident could not be read or written.
+    Error,
+    /// The incident does not exist in the workspace.
+    NotFound,
+    /// Too late to write the change within the caller's timeout; nothing was written.
+    Timeout,
+    /// The status was written but the audit comment was not.
+    CommentFailed,
+    /// Not started: the host is stopping the process.
+    Shutdown,
+    /// Not started: the run's time budget was nearly used up.
+    Budget,
+    /// The incident's row of the candidate query cannot be read.
+    BadRow,
+}
+
+impl ReportReason {
+    /// The stable code in summaries, log lines and webhook replies.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Undecided => "",
+            Self::AlertsResolved => "alerts-resolved",
+            Self::AlertsDismissed => "alerts-dismissed",
+            Self::AlertsInProgress => "alerts-in-progress",
+            Self::AlertReactivated => "alert-reactivated",
+            Self::Left(reason) => reason.code(),
+            Self::Error => "error",
+            Self::NotFound => "not-found",
+            Self::Timeout => "timeout",
+            Self::CommentFailed => "comment-failed",
+            Self::Shutdown => "shutdown",
+            Self::Budget => "budget",
+            Self::BadRow => "bad-row",
+        }
+    }
+
+    /// The reason of a decision.
+    pub fn of(decision: Decision) -> Self {
+        match decision {
+            Decision::Close(c) if c.cause == CloseCause::AllDismissed => Self::AlertsDismissed,
+            Decision::Close(_) => Self::AlertsResolved,
+            Decision::Activate => Self::AlertsInProgress,
+            Decision::Reopen => Self::AlertReactivated,
+            Decision::Leave(r) => Self::Left(r),
+        }
+    }
+}
+
+impl std::fmt::Display for ReportReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl Serialize for ReportReason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.code())
+    }
+}
+
+/// Ordered by code, so `skipped` lists its reasons alphabetically.
+impl Ord for ReportReason {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.code().cmp(other.code())
+    }
+}
+
+impl PartialOrd for ReportReason {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// How a run (or a run over several workspaces) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Every candidate was looked at and nothing failed.
+    Succeeded,
+    /// The query, the workspace id, or some incident failed.
+    Failed,
+    /// Nothing failed, but the run stopped early (time budget, SIGTERM): the next run takes the
+    /// rest.
+    Incomplete,
+}
+
+impl RunStatus {
+    /// The summary's word for this status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Incomplete => "incomplete",
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The report on one incident.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -67,8 +187,8 @@ pub struct IncidentReport {
     pub status_after: Option<IncidentStatus>,
     /// What was done.
     pub action: Action,
-    /// Reason code (`Reason::code`, or `error`).
-    pub reason: String,
+    /// Why.
+    pub reason: ReportReason,
     /// Why, in words.
     pub detail: String,
     /// The alerts the decision was based on.
@@ -93,7 +213,7 @@ impl IncidentReport {
             status_before: None,
             status_after: None,
             action: Action::Unchanged,
-            reason: String::new(),
+            reason: ReportReason::Undecided,
             detail: String::new(),
             alerts: Vec::new(),
             conflicts: 0,
@@ -103,14 +223,14 @@ impl IncidentReport {
 
     pub(crate) fn failed(mut self, error: impl std::fmt::Display) -> Self {
         self.action = Action::Failed;
-        self.reason = "error".into();
+        self.reason = ReportReason::Error;
         self.detail = error.to_string();
         self
     }
 
     pub(crate) fn left(mut self, reason: Reason) -> Self {
         self.action = Action::Unchanged;
-        self.reason = reason.code().into();
+        self.reason = ReportReason::Left(reason);
         self.detail = reason.describe().into();
         self.status_after = self.status_before;
         self
@@ -131,8 +251,8 @@ pub struct RunSummary {
     pub dry_run: bool,
     /// Lookback window in days.
     pub lookback_days: u32,
-    /// `succeeded`, `failed` (some incident or the query failed) or `incomplete` (budget ran out).
-    pub status: String,
+    /// How the run ended.
+    pub status: RunStatus,
     /// The run-level error (query failed, configuration), if any.
     pub error: Option<String>,
     /// Candidate incidents the query returned.
@@ -148,7 +268,7 @@ pub struct RunSummary {
     /// Left as they are.
     pub unchanged: usize,
     /// Left as they are, by reason code.
-    pub skipped: BTreeMap<String, usize>,
+    pub skipped: BTreeMap<ReportReason, usize>,
     /// Failed.
     pub failed: usize,
     /// Incidents of the provider `Microsoft XDR` among those looked at (a workspace in the
@@ -176,7 +296,7 @@ impl RunSummary {
             duration_ms: 0,
             dry_run,
             lookback_days,
-            status: "succeeded".into(),
+            status: RunStatus::Succeeded,
             error: None,
             scanned: 0,
             changed: 0,
@@ -223,7 +343,7 @@ impl RunSummary {
             }
             Action::Unchanged => {
                 self.unchanged += 1;
-                *self.skipped.entry(r.reason.clone()).or_default() += 1;
+                *self.skipped.entry(r.reason).or_default() += 1;
                 if self.incidents.len() >= MAX_REPORTS {
                     self.incidents_omitted += 1;
                     return;
@@ -239,11 +359,11 @@ impl RunSummary {
     /// most [`MAX_REPORTS`].
     pub(crate) fn finish(&mut self) {
         self.status = if self.error.is_some() || self.failed > 0 {
-            "failed".into()
+            RunStatus::Failed
         } else if self.not_reached > 0 || self.stopped {
-            "incomplete".into()
+            RunStatus::Incomplete
         } else {
-            "succeeded".into()
+            RunStatus::Succeeded
         };
         self.duration_ms = (Utc::now() - self.started_at).num_milliseconds().max(0) as u64;
         self.incidents.sort_by(|a, b| {
@@ -267,16 +387,6 @@ pub(crate) fn decision_detail(decision: Decision) -> String {
             "set Active again: Defender for Cloud reactivated an alert of this incident it had closed".into()
         }
         Decision::Leave(r) => r.describe().into(),
-    }
-}
-
-pub(crate) fn reason_code(decision: Decision) -> &'static str {
-    match decision {
-        Decision::Close(c) if c.cause == CloseCause::AllDismissed => "alerts-dismissed",
-        Decision::Close(_) => "alerts-resolved",
-        Decision::Activate => "alerts-in-progress",
-        Decision::Reopen => "alert-reactivated",
-        Decision::Leave(r) => r.code(),
     }
 }
 
@@ -307,7 +417,7 @@ mod tests {
         let mut summary = RunSummary::start("r".into(), false, 30);
         for i in 0..(MAX_REPORTS + 5) {
             let mut r = IncidentReport::new(&IncidentName::parse(&format!("u{i}")).unwrap(), Some(i as i64));
-            r.reason = "alerts-pending".into();
+            r.reason = ReportReason::Left(Reason::AlertsPending);
             summary.record(r);
         }
         let mut closed = IncidentReport::new(&IncidentName::parse("c").unwrap(), Some(99_999));

@@ -7,12 +7,14 @@ use futures::StreamExt;
 
 use super::{
     CONCURRENCY, Candidate, Engine, IncidentReport, MAX_PARTITIONS, MAX_STUCK, RunSummary,
-    candidates::{BadRow, candidates_from},
-    report::{Action, log_report},
+    candidates::{BadRow, LoggedAlert, candidates_from},
+    incident::SyncRequest,
+    report::{Action, ReportReason, log_report},
 };
 use crate::{
     azure::AzureError,
-    policy::{self, AlertState, Decision},
+    domain::AlertState,
+    policy::{self, Decision},
     queries::{self, Partition},
 };
 
@@ -78,14 +80,14 @@ impl Engine {
                     if self.is_stopping() {
                         let mut r = IncidentReport::new(&candidate.name, candidate.number);
                         r.action = Action::NotReached;
-                        r.reason = "shutdown".into();
+                        r.reason = ReportReason::Shutdown;
                         r.detail = "the host is stopping this process (SIGTERM); the next run takes it".into();
                         return r;
                     }
                     if tokio::time::Instant::now() >= start_cutoff {
                         let mut r = IncidentReport::new(&candidate.name, candidate.number);
                         r.action = Action::NotReached;
-                        r.reason = "budget".into();
+                        r.reason = ReportReason::Budget;
                         r.detail =
                             "the run's time budget (SYNC_RUN_BUDGET_SECONDS) was nearly used up before this incident; the next run takes it".into();
                         return r;
@@ -112,7 +114,7 @@ impl Engine {
         for bad in bad_rows {
             let mut r = IncidentReport::named(bad.incident, bad.number)
                 .failed(format!("its row of the candidate query cannot be read: {}", bad.error));
-            r.reason = "bad-row".into();
+            r.reason = ReportReason::BadRow;
             summary.record(r);
         }
         summary.stopped = self.is_stopping();
@@ -143,17 +145,7 @@ impl Engine {
     /// alerts seen inside the window say "leave it", no REST call is made. Alerts without a row
     /// inside the window are read fresh from the REST API before anything is written.
     pub(super) async fn sync_candidate(&self, candidate: &Candidate) -> IncidentReport {
-        let seen: Vec<AlertState> = candidate
-            .alerts
-            .iter()
-            .filter_map(|(id, status, product)| {
-                status.map(|s| AlertState {
-                    id: id.clone(),
-                    status: s,
-                    product: product.clone().unwrap_or_default(),
-                })
-            })
-            .collect();
+        let seen: Vec<AlertState> = candidate.alerts.iter().filter_map(LoggedAlert::state).collect();
         let all_seen = seen.len() == candidate.alerts.len();
         let snapshot = policy::decide(&candidate.state, &seen, self.options.policy);
         let snapshot_acts = !matches!(snapshot, Decision::Leave(_));
@@ -185,10 +177,11 @@ impl Engine {
             let report = self
                 .sync(
                     &candidate.name,
-                    candidate.number,
-                    all_seen.then(|| seen.clone()),
-                    None,
-                    None,
+                    SyncRequest {
+                        number: candidate.number,
+                        known_alerts: all_seen.then(|| seen.clone()),
+                        ..SyncRequest::default()
+                    },
                 )
                 .await;
             if report.action != Action::Failed {
@@ -205,10 +198,12 @@ impl Engine {
         }
         self.sync(
             &candidate.name,
-            candidate.number,
-            if all_seen { Some(seen) } else { None },
-            Some(candidate.state.status),
-            None,
+            SyncRequest {
+                number: candidate.number,
+                known_alerts: all_seen.then_some(seen),
+                logged: Some(candidate.state.status),
+                write_by: None,
+            },
         )
         .await
     }

@@ -6,10 +6,12 @@
 //! principal, `azure::logs::MAX_CONCURRENT_QUERIES`) and one Resource Manager pipeline (one pacer:
 //! ARM throttles the principal). A run syncs every workspace at the same time; a workspace that
 //! fails (no access, a query error) fails alone, and the others are synced as if it were not
-//! there. With one workspace everything (summary, log lines) is exactly as without this module.
+//! there. With one workspace, the summary and the log lines are that workspace's own.
 //!
+//! - `build`: [`Fleet::build`], the composition root.
 //! - [`summary`]: the run over several workspaces, its totals and its log lines.
 
+mod build;
 mod summary;
 
 use tracing::Instrument;
@@ -18,7 +20,7 @@ pub use summary::{FleetRun, Totals, WorkspaceRun};
 
 use crate::{
     azure::AzureError,
-    domain::{IncidentName, WorkspaceGuid, WorkspaceResourceId},
+    domain::{IncidentArmId, IncidentName, WorkspaceGuid, WorkspaceResourceId},
     engine::{Engine, EngineOptions},
     webhook::{self, Rejection},
 };
@@ -130,37 +132,46 @@ impl Fleet {
             target = webhook::incident_from(payload, &self.scopes())?;
         }
         let Some(index) = target.workspace else {
-            return Err(unreadable.unwrap_or_else(|| Rejection {
-                status: 403,
-                code: "wrong-workspace",
-                message: "workspaceId is not a workspace this function serves".into(),
+            return Err(unreadable.unwrap_or_else(|| {
+                Rejection::Foreign("workspaceId is not a workspace this function serves".into())
             }));
         };
         if let Some(claimed) = &target.unverified_workspace_id {
             let id = self.workspace_id(index).await.map_err(|e| self.unreadable(index, &e))?;
             if !claimed.eq_ignore_ascii_case(id.as_str()) {
-                return Err(Rejection {
-                    status: 403,
-                    code: "wrong-workspace",
-                    message: format!(
-                        "workspaceId is not the id of workspace {}, which the rest of the payload names",
-                        self.label(index)
-                    ),
-                });
+                return Err(Rejection::Foreign(format!(
+                    "workspaceId is not the id of workspace {}, which the rest of the payload names",
+                    self.label(index)
+                )));
             }
         }
         Ok((index, target.name))
     }
 
     fn unreadable(&self, index: usize, error: &AzureError) -> Rejection {
-        Rejection {
-            status: 502,
-            code: "workspace-id-unreadable",
-            message: format!(
-                "the id of workspace {} could not be read from its resource, so the payload's workspaceId cannot be checked: {error}",
-                self.label(index)
-            ),
+        Rejection::Unreadable(format!(
+            "the id of workspace {} could not be read from its resource, so the payload's workspaceId cannot be checked: {error}",
+            self.label(index)
+        ))
+    }
+
+    /// The workspace (its index) and the incident `id` names: the incident's full ARM id, or its
+    /// bare name when one workspace is configured. For the CLI's `--incident`.
+    pub fn incident(&self, id: &str) -> Result<(usize, IncidentName), String> {
+        if id.starts_with('/') {
+            let arm = IncidentArmId::parse(id).map_err(|e| e.to_string())?;
+            return self
+                .position(&arm.workspace)
+                .map(|i| (i, arm.name))
+                .ok_or_else(|| "the incident belongs to none of the configured workspaces".to_owned());
         }
+        if self.len() == 1 {
+            return IncidentName::parse(id).map(|n| (0, n)).map_err(|e| e.to_string());
+        }
+        Err(format!(
+            "{} workspaces are configured: give the incident's full ARM id, or choose one with --workspace",
+            self.len()
+        ))
     }
 
     /// The fleet of the one workspace `wanted` names (its name, or its resource id), for the

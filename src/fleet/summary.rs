@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::engine::{self, RunSummary};
+use crate::engine::{self, RunStatus, RunSummary};
 
 /// One workspace's part of a run.
 #[derive(Debug, Clone, Serialize)]
@@ -63,7 +63,7 @@ pub struct FleetRun {
     pub dry_run: bool,
     /// `failed` when any workspace failed, else `incomplete` when any stopped early, else
     /// `succeeded`.
-    pub status: String,
+    pub status: RunStatus,
     /// The labels of the workspaces whose part failed.
     pub failed_workspaces: Vec<String>,
     /// Every workspace's counts added up.
@@ -101,18 +101,18 @@ impl FleetRun {
             .map(|r| r.label.clone())
             .collect();
         let status = if !failed_workspaces.is_empty() {
-            "failed"
-        } else if workspaces.iter().any(|r| r.summary.status == "incomplete") {
-            "incomplete"
+            RunStatus::Failed
+        } else if workspaces.iter().any(|r| r.summary.status == RunStatus::Incomplete) {
+            RunStatus::Incomplete
         } else {
-            "succeeded"
+            RunStatus::Succeeded
         };
         Self {
             run_id,
             started_at,
             duration_ms: took.as_millis() as u64,
             dry_run: workspaces.first().is_some_and(|r| r.summary.dry_run),
-            status: status.into(),
+            status,
             failed_workspaces,
             totals,
             workspaces,
@@ -234,7 +234,7 @@ mod tests {
             ],
         );
         assert!(two.is_failure());
-        assert_eq!(two.status, "failed");
+        assert_eq!(two.status, RunStatus::Failed);
         let v = two.to_value();
         assert_eq!(v["totals"]["scanned"], 3);
         assert_eq!(v["totals"]["calls"]["query"], 2);

@@ -2,7 +2,8 @@
 //! classification comment of a close (with the classification and the change id), and the
 //! audit comment of every change. Pure, like the rest of the policy.
 
-use super::{AlertState, CloseCause, Closing, Decision, LABEL_CLOSED, Transition};
+use super::{CloseCause, Closing, Decision, LABEL_CLOSED, Transition};
+use crate::domain::AlertState;
 use crate::domain::{AlertStatus, Classification, IncidentStatus};
 
 /// How the classification comment of a close begins; it names the classification written with

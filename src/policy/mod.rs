@@ -22,11 +22,7 @@ mod comments;
 
 pub use comments::{audit_comment, audit_comment_prefix, change_id_in, classification_comment, closed_by_tool};
 
-use crate::domain::{AlertStatus, Classification, IncidentStatus};
-
-/// Product names under which Defender for Cloud alerts appear (`SecurityAlert.ProductName`,
-/// alert entity `productName`): the legacy name first, then the current one.
-pub const DEFENDER_PRODUCT_NAMES: [&str; 2] = ["Azure Security Center", "Microsoft Defender for Cloud"];
+use crate::domain::{AlertState, AlertStatus, Classification, IncidentStatus};
 
 /// Label this tool adds when it closes an incident.
 pub const LABEL_CLOSED: &str = "dfc-sync-closed";
@@ -48,26 +44,6 @@ pub struct IncidentState {
     /// Closed by this tool and untouched by a person since ([`closed_by_tool`]). From the query
     /// alone this is only its label; the fresh read before a write checks the rest.
     pub closed_by_tool: bool,
-}
-
-/// One alert of the incident, with its latest status.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct AlertState {
-    /// `SystemAlertId`.
-    pub id: String,
-    /// Latest status.
-    pub status: AlertStatus,
-    /// Product that raised the alert.
-    pub product: String,
-}
-
-impl AlertState {
-    /// Raised by Defender for Cloud?
-    pub fn is_defender(&self) -> bool {
-        DEFENDER_PRODUCT_NAMES
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case(&self.product))
-    }
 }
 
 /// Switches that change what the policy does.
@@ -304,6 +280,8 @@ pub fn label_for(decision: Decision) -> Option<&'static str> {
 pub(super) mod tests {
     use super::*;
     use AlertStatus::*;
+
+    use crate::domain::DEFENDER_PRODUCT_NAMES;
 
     fn incident(status: IncidentStatus) -> IncidentState {
         IncidentState {

@@ -121,22 +121,3 @@ async fn sync_without_settings_names_them_and_exits_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("SENTINEL_WORKSPACE_RESOURCE_ID: missing"));
 }
-
-#[tokio::test]
-async fn the_demo_ends_with_every_incident_as_expected() {
-    let output = tokio::process::Command::new(BIN)
-        .arg("demo")
-        .env_remove("SYNC_DRY_RUN")
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(text.contains("Every incident ended as expected."), "{text}");
-    assert_eq!(text.matches('✓').count(), 12, "{text}");
-    assert!(text.contains("Handler stopped with SIGTERM: exit status: 0"), "{text}");
-}

@@ -32,12 +32,12 @@ impl Drop for TestApp {
 
 /// The function app files (host.json and both function.json) in a fresh folder, as publish lays them out.
 pub fn app_root() -> PathBuf {
-    dfc_sentinel_sync::demo::write_app_root().expect("function app folder written")
+    harness::write_app_root().expect("function app folder written")
 }
 
 /// Settings that point the handler at `sim`.
 pub fn settings_for(sim: &AzureSim) -> Vec<(String, String)> {
-    dfc_sentinel_sync::demo::settings_for(sim, "debug")
+    harness::settings_for(sim, "debug")
 }
 
 /// Tables that lag the REST API by ten minutes, as a busy workspace's do.

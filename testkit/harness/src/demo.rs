@@ -1,28 +1,23 @@
-//! The `demo` command: the product's real paths against a simulated workspace, no Azure needed.
+//! The demo: the product's real paths against a simulated workspace, no Azure needed.
 //!
 //! It starts the Azure simulator (managed identity, Log Analytics, Sentinel) seeded with one
-//! incident per row of the behaviour table, starts this very binary as a custom handler the way
-//! the Functions host does (environment, readiness probe), fires the `SyncTimer` invocation,
+//! incident per row of the behaviour table, starts the handler the way the Functions host does
+//! (environment, readiness probe; the demo binary itself, serving as the product's CLI), fires the `SyncTimer` invocation,
 //! then changes one alert in "Defender for Cloud" and posts that incident to the webhook through
 //! the host's forwarding. It prints the incidents before and after, and checks every one against
 //! the expected result: the exit status is non-zero if any differs.
 
-use std::{collections::HashMap, path::PathBuf, process::ExitCode, time::Duration};
+use std::{collections::HashMap, process::ExitCode, time::Duration};
 
 use azure_sim::{AlertSeed, AnalystEdit, AzureSim, IncidentSeed, SimConfig};
 use functions_host::{CallerRequest, FunctionApp, FunctionsHost, HandlerProcess, Outcome, timer};
 use serde_json::{Value, json};
 
-/// The function app's files, embedded so the demo works from the binary alone.
-const APP_FILES: [(&str, &str); 3] = [
-    ("host.json", include_str!("../host.json")),
-    ("SyncTimer/function.json", include_str!("../SyncTimer/function.json")),
-    (
-        "SecurityAlertWebhook/function.json",
-        include_str!("../SecurityAlertWebhook/function.json"),
-    ),
-];
 const FUNCTION_KEY: &str = "demo-function-key";
+
+/// Set in the environment of the process the demo starts: the demo binary then serves as the
+/// handler (the product's own CLI, `dfc_sentinel_sync::cli::main`).
+pub const SERVE_AS_HANDLER: &str = "DFC_DEMO_SERVE_AS_HANDLER";
 
 /// One seeded incident and what must become of it.
 struct Case {
@@ -182,7 +177,7 @@ impl Scenario {
             "Active",
             &[("Resolved", dfc, 5)],
             1,
-            vec![crate::policy::LABEL_CLOSED.into()],
+            vec![dfc_sentinel_sync::policy::LABEL_CLOSED.into()],
             "Active",
             None,
         );
@@ -216,46 +211,10 @@ impl Scenario {
 
     /// The app settings the handler gets, pointing it at the simulator.
     pub fn settings(&self) -> Vec<(String, String)> {
-        settings_for(&self.sim, "info")
+        let mut settings = crate::settings_for(&self.sim, "info");
+        settings.push((SERVE_AS_HANDLER.to_owned(), "1".to_owned()));
+        settings
     }
-}
-
-/// App settings that point a handler at `sim` (managed identity, Log Analytics and Sentinel all
-/// served by the simulator), logging at `rust_log`. Shared by the demo, the tests and the benches.
-pub fn settings_for(sim: &AzureSim, rust_log: &str) -> Vec<(String, String)> {
-    let ws = sim.workspace();
-    [
-        ("FUNCTIONS_WORKER_RUNTIME", "custom".to_owned()),
-        ("SENTINEL_WORKSPACE_ID", ws.workspace_id.clone()),
-        ("SENTINEL_WORKSPACE_RESOURCE_ID", ws.resource_id()),
-        ("ARM_ENDPOINT", sim.base_url()),
-        ("LOG_ANALYTICS_ENDPOINT", sim.base_url()),
-        ("IDENTITY_ENDPOINT", sim.identity_endpoint()),
-        ("IDENTITY_HEADER", sim.identity_header()),
-        ("SYNC_SCHEDULE", crate::config::DEFAULT_SCHEDULE.to_owned()),
-        ("SYNC_DRY_RUN", "false".to_owned()),
-        ("RUST_LOG", rust_log.to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
-}
-
-/// Writes the function app's files into a fresh folder, as `func publish` would lay them out.
-pub fn write_app_root() -> std::io::Result<PathBuf> {
-    let root = std::env::temp_dir().join(format!(
-        "dfc-sentinel-sync-demo-{}-{}",
-        std::process::id(),
-        uuid::Uuid::new_v4().simple()
-    ));
-    for (path, text) in APP_FILES {
-        let file = root.join(path);
-        if let Some(parent) = file.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(file, text)?;
-    }
-    Ok(root)
 }
 
 /// Runs the demo; see the module doc.
@@ -279,7 +238,7 @@ async fn run_inner(verbose: bool) -> Result<bool, String> {
     println!("Before:");
     print_table(&scenario, None);
 
-    let root = write_app_root().map_err(|e| format!("could not write the function app folder: {e}"))?;
+    let root = crate::write_app_root().map_err(|e| format!("could not write the function app folder: {e}"))?;
     let settings = scenario.settings();
     let settings_map: HashMap<String, String> = settings.iter().cloned().collect();
     let app = FunctionApp::load(&root, &settings_map).map_err(|e| format!("the function app does not load: {e}"))?;

@@ -1,0 +1,240 @@
+//! `SecurityAlertWebhook`: a caller's request (forwarded as is, or inside an invocation
+//! envelope), routed to its workspace and synced at once, answered within
+//! `SYNC_WEBHOOK_TIMEOUT_SECONDS`. Every refusal is a [`WebhookError`], which knows its status.
+
+use axum::{
+    body::Bytes,
+    extract::Request,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::{Value, json};
+
+use super::{App, error_body, header_text, json_response};
+use crate::{
+    domain::IncidentName,
+    engine::{Engine, IncidentReport, SingleOutcome},
+    engine::report_line,
+    webhook::{MAX_BODY_BYTES, Rejection},
+};
+
+/// `Retry-After` of a webhook call that ran out of time.
+pub const WEBHOOK_RETRY_AFTER_SECONDS: u64 = 60;
+
+/// Why a webhook call was not answered with a sync report.
+#[derive(Debug)]
+enum WebhookError {
+    /// The body is larger than [`MAX_BODY_BYTES`].
+    TooLarge,
+    /// The body is empty.
+    EmptyBody,
+    /// The body is not sent as JSON.
+    UnsupportedMediaType,
+    /// The body is not valid JSON.
+    InvalidJson(String),
+    /// The settings or the credential are broken.
+    Configuration(String),
+    /// The payload was refused (malformed, another workspace, an id that cannot be checked).
+    Refused(Rejection),
+    /// Azure did not answer in time.
+    AzureBusy(IncidentName),
+    /// The incident does not exist in its workspace.
+    NotFound { name: IncidentName, workspace: String },
+    /// Azure failed; the reply carries the report.
+    SyncFailed(Value),
+}
+
+impl WebhookError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::EmptyBody | Self::InvalidJson(_) => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Configuration(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Refused(Rejection::Invalid(_)) => StatusCode::BAD_REQUEST,
+            Self::Refused(Rejection::Foreign(_)) => StatusCode::FORBIDDEN,
+            Self::Refused(Rejection::Unreadable(_)) => StatusCode::BAD_GATEWAY,
+            Self::AzureBusy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::SyncFailed(_) => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    fn body(self) -> Value {
+        match self {
+            Self::TooLarge => error_body(
+                "payload-too-large",
+                &format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+            ),
+            Self::EmptyBody => error_body(
+                "empty-body",
+                "the body is empty; send a Sentinel incident payload or {\"incidentId\": \"…\"}",
+            ),
+            Self::UnsupportedMediaType => error_body(
+                "unsupported-media-type",
+                "send the payload as Content-Type: application/json",
+            ),
+            Self::InvalidJson(e) => error_body("invalid-json", &format!("the body is not valid JSON: {e}")),
+            Self::Configuration(reason) => error_body("configuration", &reason),
+            Self::Refused(r) => error_body(r.code(), r.message()),
+            Self::AzureBusy(name) => {
+                let mut body = error_body("azure-busy", &busy_message(&name));
+                body["error"]["retryAfterSeconds"] = json!(WEBHOOK_RETRY_AFTER_SECONDS);
+                body
+            }
+            Self::NotFound { name, workspace } => error_body(
+                "incident-not-found",
+                &format!("incident {name} does not exist in the workspace {workspace}"),
+            ),
+            Self::SyncFailed(body) => body,
+        }
+    }
+
+    /// The status and the body, for a reply inside an invocation envelope.
+    fn into_parts(self) -> (StatusCode, Value) {
+        (self.status(), self.body())
+    }
+}
+
+impl IntoResponse for WebhookError {
+    fn into_response(self) -> Response {
+        let (status, body) = self.into_parts();
+        let mut response = json_response(status, body);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, WEBHOOK_RETRY_AFTER_SECONDS.into());
+        }
+        response
+    }
+}
+
+fn busy_message(name: &IncidentName) -> String {
+    format!(
+        "Azure did not answer in time (throttled or slow); nothing was half-written for incident {name}: call again after {WEBHOOK_RETRY_AFTER_SECONDS} s"
+    )
+}
+
+/// The forwarded request: the caller's headers and body, as sent.
+pub(super) async fn forwarded(app: &App, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let reply = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => sync(app, header_text(&parts.headers, "content-type").as_deref(), bytes).await,
+        Err(_) => Err(WebhookError::TooLarge),
+    };
+    match reply {
+        Ok(body) => json_response(StatusCode::OK, body),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Envelope mode: the caller's request is inside `Data.req`; the reply goes in `Outputs.res`.
+pub(super) async fn envelope(app: &App, request: Request) -> Response {
+    let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES * 2)
+        .await
+        .unwrap_or_default();
+    let envelope: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let req = envelope.get("Data").and_then(|d| d.get("req"));
+    let content_type = req
+        .and_then(|r| r.get("Headers"))
+        .and_then(Value::as_object)
+        .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-type")))
+        .and_then(|(_, v)| v.as_array().and_then(|a| a.first()).or(Some(v)))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let body = req
+        .and_then(|r| r.get("Body"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let reply = if body.len() > MAX_BODY_BYTES {
+        Err(WebhookError::TooLarge)
+    } else {
+        sync(app, content_type.as_deref(), Bytes::copy_from_slice(body.as_bytes())).await
+    };
+    let (status, reply) = match reply {
+        Ok(body) => (StatusCode::OK, body),
+        Err(error) => error.into_parts(),
+    };
+    let mut headers = json!({ "Content-Type": "application/json" });
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        headers["Retry-After"] = json!(WEBHOOK_RETRY_AFTER_SECONDS.to_string());
+    }
+    let res = json!({ "statusCode": status.as_u16(), "headers": headers, "body": reply.to_string() });
+    json_response(
+        StatusCode::OK,
+        json!({ "Outputs": { "res": res }, "Logs": [format!("SecurityAlertWebhook: answered {}", status.as_u16())], "ReturnValue": null }),
+    )
+}
+
+/// Validates the request, routes it to its workspace and syncs the incident at once.
+async fn sync(app: &App, content_type: Option<&str>, body: Bytes) -> Result<Value, WebhookError> {
+    // The host forwards Content-Type only with a non-empty body, so emptiness is checked first.
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(WebhookError::EmptyBody);
+    }
+    let is_json = content_type
+        .map(|c| c.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+        .is_some_and(|m| {
+            m == "application/json" || m == "text/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        });
+    if !is_json {
+        return Err(WebhookError::UnsupportedMediaType);
+    }
+    let payload: Value = serde_json::from_slice(&body).map_err(|e| WebhookError::InvalidJson(e.to_string()))?;
+    let fleet = app.fleet().await.map_err(|reason| {
+        tracing::error!("SecurityAlertWebhook: not run: {reason}");
+        WebhookError::Configuration(reason.to_owned())
+    })?;
+    let (index, name) = match fleet.route(&payload).await {
+        Ok(target) => target,
+        Err(rejection) => {
+            let (code, message) = (rejection.code(), rejection.message().to_owned());
+            let error = WebhookError::Refused(rejection);
+            tracing::warn!(
+                status = error.status().as_u16(),
+                code,
+                "SecurityAlertWebhook: payload refused: {message}"
+            );
+            return Err(error);
+        }
+    };
+    let engine = &fleet.engines()[index];
+    let timeout = std::time::Duration::from_secs(app.webhook_timeout_seconds());
+    let Some(outcome) = engine.sync_one_within(&name, timeout).await else {
+        tracing::warn!(incident = %name, "SecurityAlertWebhook: answered 503: {}", busy_message(&name));
+        return Err(WebhookError::AzureBusy(name));
+    };
+    let workspace = &engine.workspace().workspace_name;
+    match outcome {
+        SingleOutcome::Done(report) => {
+            tracing::info!(workspace = %workspace, incident = %report.incident, action = report.action.as_str(), reason = %report.reason, "SecurityAlertWebhook: {}", report_line(&report));
+            Ok(reply(&report, engine))
+        }
+        SingleOutcome::NotFound => Err(WebhookError::NotFound {
+            name,
+            workspace: workspace.clone(),
+        }),
+        SingleOutcome::Failed(report) => {
+            tracing::error!(workspace = %workspace, incident = %report.incident, reason = %report.reason, detail = %report.detail, "SecurityAlertWebhook: incident not synced");
+            let mut body = reply(&report, engine);
+            body["error"] = json!({ "code": "sync-failed", "message": report.detail });
+            Err(WebhookError::SyncFailed(body))
+        }
+    }
+}
+
+/// The reply: what happened to the incident.
+fn reply(report: &IncidentReport, engine: &Engine) -> Value {
+    json!({
+        "workspace": engine.workspace().arm_id(),
+        "incident": report.incident,
+        "incidentNumber": report.incident_number,
+        "statusBefore": report.status_before,
+        "statusAfter": report.status_after,
+        "action": report.action.as_str(),
+        "reason": report.reason,
+        "detail": report.detail,
+        "dryRun": engine.options().dry_run,
+        "alerts": report.alerts,
+    })
+}
