@@ -191,7 +191,7 @@ impl Target<'_> {
 /// that has not delegated it (`InvalidAuthenticationTokenTenant`).
 fn foreign_tenant_fix(rid: &str, who: &str) -> String {
     format!(
-        "the workspace {rid} belongs to another Microsoft Entra tenant that has not delegated it to this identity: the customer delegates it through Azure Lighthouse, with Microsoft Sentinel Responder and Log Analytics Reader for {who} (README, Several workspaces)"
+        "the workspace {rid} belongs to another Microsoft Entra tenant that has not delegated it to this identity: the customer delegates it through Azure Lighthouse, with Microsoft Sentinel Responder and Log Analytics Reader for {who} (docs/design.md, Several workspaces)"
     )
 }
 
@@ -294,7 +294,7 @@ pub fn query_fix(error: &AzureError, config: &Config, target: Target<'_>, who: &
             "Log Analytics answered part of the query only: run check again; nothing is decided from a partial answer".into()
         }
         AzureError::Status { status: 429 | 500..=599, .. } => {
-            "Log Analytics is throttling, failing or timed out: run check again; see Slow queries in the README if it keeps timing out".into()
+            "Log Analytics is throttling, failing or timed out: run check again; see 'Large workspaces' in docs/design.md if it keeps timing out".into()
         }
         AzureError::Status { .. } => format!("Log Analytics refused the request: check {id}"),
         AzureError::Transport { .. } => format!(

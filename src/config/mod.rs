@@ -15,7 +15,7 @@ mod workspaces;
 pub use cloud::Cloud;
 pub use workspaces::{MAX_WORKSPACES, WorkspaceSetting};
 
-/// Every app setting the code reads, in the order the README documents them.
+/// Every app setting the code reads, in the order docs/configuration.md documents them.
 pub const SETTINGS: [&str; 17] = [
     "SENTINEL_WORKSPACE_ID",
     "SENTINEL_WORKSPACE_RESOURCE_ID",

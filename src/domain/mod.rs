@@ -135,7 +135,7 @@ pub enum Classification {
 }
 
 impl Classification {
-    /// Every valid pair, in the order the README lists them.
+    /// Every valid pair, in the order docs/configuration.md lists them.
     pub const ALL: [Classification; 5] = [
         Self::TruePositive,
         Self::BenignPositive,

@@ -1,5 +1,8 @@
 //! `spawn_app()`: a fresh simulator, the function app laid out as `func publish` would, and the
-//! handler binary started by the host emulator with settings pointing at the simulator.
+//! real handler with settings pointing at the simulator, behind the host emulator. The handler
+//! is served inside the test process (`harness::InProcessHandler`, the credential injected);
+//! `spawn_process_*` start the `handler` binary as the Functions host does instead, for what
+//! only a process shows: signals, stdout/stderr, a kill, the credential the environment picks.
 
 use std::{collections::HashMap, path::PathBuf, time::Duration};
 
@@ -19,7 +22,10 @@ pub struct TestApp {
     /// Every workspace's simulator, `sim` first (one unless started with `spawn_fleet_with`).
     pub fleet: Vec<AzureSim>,
     pub host: FunctionsHost,
+    /// The handler process (`spawn_process_*` only).
     pub handler: Option<HandlerProcess>,
+    /// The handler served in this process (`spawn_app*`, `spawn_fleet_with`); dropping it stops it.
+    _in_process: Option<harness::InProcessHandler>,
     root: PathBuf,
     settings: Vec<(String, String)>,
 }
@@ -73,8 +79,27 @@ pub fn fleet_settings(fleet: &[AzureSim]) -> Vec<(String, String)> {
 }
 
 /// Starts one simulator server hosting a workspace per config (`AzureSim::start_fleet`) and the
-/// handler configured for all of them.
+/// handler, in this process, configured for all of them.
 pub async fn spawn_fleet_with(configs: Vec<SimConfig>, extra: &[(&str, &str)], remove: &[&str]) -> TestApp {
+    spawn(configs, extra, remove, false).await
+}
+
+/// [`spawn_app`] with the `handler` binary started as the Functions host starts it.
+pub async fn spawn_process_app() -> TestApp {
+    spawn(vec![SimConfig::default()], &[], &[], true).await
+}
+
+/// [`spawn_app_with`] with the `handler` binary started as the Functions host starts it.
+pub async fn spawn_process_app_with(config: SimConfig, extra: &[(&str, &str)], remove: &[&str]) -> TestApp {
+    spawn(vec![config], extra, remove, true).await
+}
+
+/// [`spawn_fleet_with`] with the `handler` binary started as the Functions host starts it.
+pub async fn spawn_process_fleet_with(configs: Vec<SimConfig>, extra: &[(&str, &str)], remove: &[&str]) -> TestApp {
+    spawn(configs, extra, remove, true).await
+}
+
+async fn spawn(configs: Vec<SimConfig>, extra: &[(&str, &str)], remove: &[&str], process: bool) -> TestApp {
     let fleet = AzureSim::start_fleet(configs).await.expect("simulator starts");
     let sim = fleet[0].clone();
     let mut settings = fleet_settings(&fleet);
@@ -83,23 +108,41 @@ pub async fn spawn_fleet_with(configs: Vec<SimConfig>, extra: &[(&str, &str)], r
     let root = app_root();
     let map: HashMap<String, String> = settings.iter().cloned().collect();
     let app = FunctionApp::load(&root, &map).expect("function app loads like the host indexes it");
-    let handler = HandlerProcess::start(
-        std::path::Path::new(env!("CARGO_BIN_EXE_handler")),
-        &root,
-        &settings,
-        Duration::from_secs(30),
-    )
-    .await
-    .expect("handler becomes ready");
-    let host = FunctionsHost::new(handler.base_url(), app, vec![FUNCTION_KEY.to_owned()]);
+    let (handler, in_process) = if process {
+        let handler = start_process(&root, &settings).await;
+        (Some(handler), None)
+    } else {
+        let handler = harness::InProcessHandler::start(&settings)
+            .await
+            .expect("handler serves");
+        (None, Some(handler))
+    };
+    let base_url = match (&handler, &in_process) {
+        (Some(h), _) => h.base_url(),
+        (_, Some(h)) => h.base_url(),
+        _ => unreachable!("one of the two is started"),
+    };
+    let host = FunctionsHost::new(base_url, app, vec![FUNCTION_KEY.to_owned()]);
     TestApp {
         sim,
         fleet,
         host,
-        handler: Some(handler),
+        handler,
+        _in_process: in_process,
         root,
         settings,
     }
+}
+
+async fn start_process(root: &std::path::Path, settings: &[(String, String)]) -> HandlerProcess {
+    HandlerProcess::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_handler")),
+        root,
+        settings,
+        Duration::from_secs(30),
+    )
+    .await
+    .expect("handler becomes ready")
 }
 
 /// One alert of a seeded incident: status, product, days since its last change.
@@ -111,14 +154,7 @@ impl TestApp {
     pub async fn start_new_process(&mut self) {
         let map: HashMap<String, String> = self.settings.iter().cloned().collect();
         let app = FunctionApp::load(&self.root, &map).expect("function app loads");
-        let handler = HandlerProcess::start(
-            std::path::Path::new(env!("CARGO_BIN_EXE_handler")),
-            &self.root,
-            &self.settings,
-            Duration::from_secs(30),
-        )
-        .await
-        .expect("handler becomes ready");
+        let handler = start_process(&self.root, &self.settings).await;
         self.host = FunctionsHost::new(handler.base_url(), app, vec![FUNCTION_KEY.to_owned()]);
         self.handler = Some(handler);
     }
@@ -256,8 +292,9 @@ impl TestApp {
         trigger_payload(&self.sim, name)
     }
 
+    /// What the handler process wrote on stdout and stderr (`spawn_process_*` only).
     pub fn handler_output(&self) -> String {
-        let h = self.handler.as_ref().expect("handler running");
+        let h = self.handler.as_ref().expect("a handler process (spawn_process_*) running");
         let mut lines = h.stdout_lines();
         lines.extend(h.stderr_lines());
         lines.join("\n")

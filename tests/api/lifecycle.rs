@@ -47,7 +47,7 @@ fn assert_synced_with_one_comment_each(app: &TestApp, names: &[String], status: 
 
 #[tokio::test]
 async fn a_kill_between_write_and_comment_is_repaired_by_the_next_process_even_when_the_logs_show_it_closed() {
-    let mut app = spawn_app_with(throttled(), &[], &[]).await;
+    let mut app = spawn_process_app_with(throttled(), &[], &[]).await;
     let closes: Vec<String> = (0..10).map(|_| app.seed("New", &[("Resolved", DFC, 1)]).0).collect();
     let activations: Vec<String> = (0..4).map(|_| app.seed("New", &[("InProgress", DFC, 1)]).0).collect();
     // The first three audit comments never arrive: the process dies while they are on the way.
@@ -104,7 +104,7 @@ async fn a_kill_between_write_and_comment_is_repaired_by_the_next_process_even_w
 
 #[tokio::test]
 async fn sigterm_stops_the_run_answers_what_it_did_and_exits_in_time() {
-    let mut app = spawn_app().await;
+    let mut app = spawn_process_app().await;
     let names: Vec<String> = (0..24).map(|_| app.seed("New", &[("Dismissed", DFC, 1)]).0).collect();
     app.sim.inject(Fault {
         target: FaultTarget::IncidentGet,

@@ -11,7 +11,7 @@ use crate::helpers::*;
 
 #[tokio::test]
 async fn missing_settings_still_start_and_every_invocation_names_the_setting() {
-    let app = spawn_app_with(
+    let app = spawn_process_app_with(
         SimConfig::default(),
         &[
             ("SYNC_LOOKBACK_DAYS", "many"),
@@ -57,7 +57,7 @@ async fn an_https_endpoint_outside_the_cloud_gets_no_token_and_every_invocation_
 
 #[tokio::test]
 async fn readiness_probe_and_unknown_paths_answer_json() {
-    let app = spawn_app().await;
+    let app = spawn_process_app().await;
     let base = app.handler.as_ref().unwrap().base_url();
     let client = reqwest::Client::new();
     let ready = client.get(format!("{base}/")).send().await.unwrap();
@@ -95,7 +95,7 @@ async fn envelope_mode_webhook_answers_in_outputs_res() {
 
 #[tokio::test]
 async fn sigterm_stops_the_handler_gracefully() {
-    let mut app = spawn_app().await;
+    let mut app = spawn_process_app().await;
     let handler = app.handler.take().unwrap();
     assert!(handler.ready_after() < Duration::from_secs(10));
     let status = handler.terminate(Duration::from_secs(5)).await.unwrap();

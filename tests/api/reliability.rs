@@ -38,7 +38,7 @@ impl Rng {
 
 #[tokio::test]
 async fn transient_faults_are_retried_within_the_run() {
-    let app = spawn_app().await;
+    let app = spawn_process_app().await;
     let (a, _) = app.seed("New", &[("Resolved", DFC, 1)]);
     let (b, _) = app.seed("New", &[("InProgress", DFC, 1)]);
     app.sim.inject(fault(FaultTarget::Query, status(503), 1));
@@ -61,7 +61,7 @@ async fn transient_faults_are_retried_within_the_run() {
 
 #[tokio::test]
 async fn identity_endpoint_down_fails_the_run_clearly_and_the_next_run_recovers() {
-    let app = spawn_app().await;
+    let app = spawn_process_app().await;
     let (name, _) = app.seed("New", &[("Resolved", DFC, 1)]);
     // The credential tries 5 times per token; 10 failures fail two runs in a row.
     app.sim.inject(fault(FaultTarget::Token, status(500), 10));
@@ -205,7 +205,7 @@ async fn a_timer_run_and_a_webhook_on_the_same_incident_close_it_once() {
 async fn random_faults_then_recovery_keep_every_invariant() {
     for seed in [7u64, 1234, 987_654_321] {
         let mut rng = Rng(seed);
-        let app = spawn_app().await;
+        let app = spawn_process_app().await;
         let statuses = ["New", "InProgress", "Resolved", "Dismissed"];
         // (name, expected final status, expected classification or None, analyst-closed?)
         let mut expectations = Vec::new();
@@ -293,7 +293,7 @@ async fn random_faults_then_recovery_keep_every_invariant() {
 
 #[tokio::test]
 async fn garbage_answers_are_errors_not_guesses() {
-    let app = spawn_app().await;
+    let app = spawn_process_app().await;
     let (name, _) = app.seed("New", &[("Resolved", DFC, 1)]);
     // A token endpoint answering nonsense: the run fails with a credential error, writes nothing.
     app.sim.inject(fault(FaultTarget::Token, FaultKind::Garbage, 1));

@@ -36,7 +36,7 @@ async fn an_answer_past_the_result_limit_is_split_until_every_part_fits_and_all_
         query_record_limit: Some(4),
         ..SimConfig::default()
     };
-    let app = spawn_app_with(config, &[], &[]).await;
+    let app = spawn_process_app_with(config, &[], &[]).await;
     let names: Vec<String> = (0..11).map(|_| app.seed("New", &[("Resolved", DFC, 1)]).0).collect();
     let (logs, summary) = succeeded(&app.run_timer().await);
     assert_eq!(summary["closed"], 11, "{summary:#}\n{logs:?}");

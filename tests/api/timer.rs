@@ -280,7 +280,7 @@ async fn dry_run_decides_and_writes_nothing() {
 
 #[tokio::test]
 async fn a_partial_query_result_fails_the_run_and_writes_nothing() {
-    let app = spawn_app().await;
+    let app = spawn_process_app().await;
     let (name, _) = app.seed("New", &[("Resolved", DFC, 1)]);
     app.sim.inject(Fault {
         target: FaultTarget::Query,
@@ -389,7 +389,7 @@ async fn a_tick_during_a_run_is_skipped_not_run_twice() {
 
 #[tokio::test]
 async fn tokens_are_cached_per_audience_across_runs() {
-    let app = spawn_app().await;
+    let app = spawn_process_app().await;
     app.seed("New", &[("Resolved", DFC, 1)]);
     for _ in 0..3 {
         run_and_summary(&app).await;

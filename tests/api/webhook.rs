@@ -180,7 +180,7 @@ async fn the_host_refuses_calls_without_the_function_key() {
 
 #[tokio::test]
 async fn the_function_key_in_the_query_is_never_logged() {
-    let app = spawn_app().await;
+    let app = spawn_process_app().await;
     let (name, _) = app.seed("New", &[("Resolved", DFC, 1)]);
     let payload = json!({ "incidentId": name }).to_string().into_bytes();
     let r = app

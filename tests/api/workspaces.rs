@@ -13,7 +13,9 @@ use azure_sim::{
 use functions_host::Outcome;
 use serde_json::{Value, json};
 
-use crate::helpers::{DFC, TestApp, fleet_settings, output_text, run_cli, spawn_fleet_with, trigger_payload};
+use crate::helpers::{
+    DFC, TestApp, fleet_settings, output_text, run_cli, spawn_fleet_with, spawn_process_fleet_with, trigger_payload,
+};
 
 const CUSTOMER_TENANT: &str = "a1b2c3d4-0000-4000-8000-00000000c0de";
 
@@ -65,7 +67,7 @@ fn resolved(app: &TestApp, index: usize) -> String {
 #[tokio::test]
 async fn one_run_syncs_every_workspace_and_a_failing_one_fails_alone() {
     // The second workspace is a customer's that has not delegated it: every call to it fails.
-    let app = spawn_fleet_with(
+    let app = spawn_process_fleet_with(
         vec![SimConfig::default(), workspace(1, Some(false)), workspace(2, None)],
         &[],
         &["SENTINEL_WORKSPACE_ID"],

@@ -3,8 +3,12 @@
 //! Azure simulator. The product crate (`src/`) depends on nothing here.
 //!
 //! - [`demo`]: the `demo` binary's scenario, one incident per row of the behaviour table.
+//! - [`in_process`]: the real handler served inside the test process, the credential injected.
 
 pub mod demo;
+pub mod in_process;
+
+pub use in_process::{InProcessHandler, SimCredential};
 
 use std::path::PathBuf;
 
