@@ -2,16 +2,21 @@
 //! (retries with back-off that honour `Retry-After`) and authenticated through azure_identity.
 //!
 //! - [`identity`]: which credential to use, and the bearer-token policy.
-//! - [`logs`]: the Log Analytics query API and the decoding of typed result tables.
+//! - [`logs`]: the Log Analytics query API.
+//! - `table`: its typed result tables and their decoding (re-exported by [`logs`]).
 //! - `incident`: the incident resource and the PUT body of an update (re-exported by [`incidents`]).
 //! - [`incidents`]: the Sentinel incidents REST API (GET/PUT incident, list alerts, PUT comment).
+//! - `error`: [`AzureError`], what went wrong with which service.
+//! - `transport`: one request through the pipeline, its answer or its error.
 //! - [`throttle`]: client-side pacing to Resource Manager's per-principal limits.
 
+mod error;
 pub mod identity;
 mod incident;
 pub mod incidents;
 pub mod logs;
+mod table;
 pub mod throttle;
 mod transport;
 
-pub use transport::AzureError;
+pub use error::AzureError;

@@ -13,12 +13,14 @@
 //! - [`change`]: a change this tool makes, how a read shows it applied, its change id.
 //! - [`candidates`]: the query's answer as candidates.
 //! - [`report`]: incident reports, the run summary, log lines.
+//! - `outcome`: why a report's action was taken, how a run ended (re-exported here).
 //! - `lines`: the summary and the reports as the text lines of the timer's `Logs` and the CLI.
 
 mod candidates;
 mod change;
 mod incident;
 mod lines;
+mod outcome;
 mod report;
 mod run;
 

@@ -15,7 +15,7 @@ are read from pycep's tree. What each side must say:
     is empty); the automation deployment (modules/webhook-automation.bicep) at the workspace's
     subscription and resource group, after the playbook deployment: Microsoft Sentinel Reader on
     the workspace for the playbook's identity, and two enabled automation rules on incidents,
-    Created and Updated, for the Defender for Cloud product names of src/policy/mod.rs and incidents
+    Created and Updated, for the Defender for Cloud product names of src/domain/mod.rs and incidents
     not Closed, whose one action runs the playbook (its id and tenant);
   - the definition: one trigger, Microsoft Sentinel incident (ApiConnectionWebhook, path
     /incident-creation, on the azuresentinel connection); one action, HTTP POST of @triggerBody()
@@ -41,7 +41,7 @@ FUNCTION = "SecurityAlertWebhook"
 
 
 def product_names(repo):
-    text = (repo / "src" / "policy" / "mod.rs").read_text()
+    text = (repo / "src" / "domain" / "mod.rs").read_text()
     m = re.search(r"DEFENDER_PRODUCT_NAMES:\s*\[&str;\s*\d+\]\s*=\s*\[(.*?)\];", text, re.S)
     return set(re.findall(r'"([^"]+)"', m.group(1))) if m else None
 
@@ -50,7 +50,7 @@ def check(repo, infra, modules, arm, report, workspace):
     definition = check_definition(infra, report)
     check_function(repo, report)
     names = product_names(repo)
-    report.check(bool(names), "DEFENDER_PRODUCT_NAMES found in src/policy/mod.rs")
+    report.check(bool(names), "DEFENDER_PRODUCT_NAMES found in src/domain/mod.rs")
     check_arm(arm, definition, names or set(), report, workspace)
     check_bicep(infra, modules, arm, definition, report, workspace)
 
@@ -197,7 +197,7 @@ def check_arm(arm, definition, names, report, workspace):
     problems = rule_problems(rules, names, au["parameters"].get("playbookResourceId"), armeval.TENANT,
                              f"Microsoft.OperationalInsights/workspaces/{ws_parts[8]}")
     report.check(not problems, "ARM webhook automation: two enabled rules on incidents Created and Updated, for the Defender for Cloud "
-                 "product names of src/policy/mod.rs and incidents not Closed, whose one action runs the playbook", "; ".join(problems))
+                 "product names of src/domain/mod.rs and incidents not Closed, whose one action runs the playbook", "; ".join(problems))
 
 
 def on_app_name(arm, workspace):
