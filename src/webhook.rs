@@ -394,7 +394,11 @@ mod tests {
         for payload in [json!({ "incidentId": NAME }), json!({ "object": { "name": NAME } })] {
             let r = route(payload, true).unwrap_err();
             assert!(matches!(r, Rejection::Invalid(_)), "{r:?}");
-            assert!(r.message().contains("this function serves 2 workspaces"), "{}", r.message());
+            assert!(
+                r.message().contains("this function serves 2 workspaces"),
+                "{}",
+                r.message()
+            );
         }
         let both = WS.replace("myRg", "customer-rg").replace(
             "d0cfe6b2-9ac0-4464-9919-dccaee2e48c0",

@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 
 pub use super::incident::{ClassificationUpdate, Incident, IncidentProperties, Label, Owner, Update};
 use super::{AzureError, transport::ServiceClient};
-use crate::domain::{AlertStatus, IncidentName, WorkspaceGuid, WorkspaceResourceId};
 use crate::domain::AlertState;
+use crate::domain::{AlertStatus, IncidentName, WorkspaceGuid, WorkspaceResourceId};
 
 const SERVICE: &str = "Sentinel";
 /// API version of `Microsoft.OperationalInsights/workspaces` reads (the templates' too).

@@ -357,7 +357,12 @@ mod tests {
         summary.scanned = 4;
         summary.record(report("a", 1, Action::WouldClose, ReportReason::AlertsResolved));
         summary.record(report("b", 2, Action::WouldActivate, ReportReason::AlertsInProgress));
-        summary.record(report("c", 3, Action::Unchanged, ReportReason::Left(Reason::AlertsPending)));
+        summary.record(report(
+            "c",
+            3,
+            Action::Unchanged,
+            ReportReason::Left(Reason::AlertsPending),
+        ));
         let mut xdr = report("d", 4, Action::Unchanged, ReportReason::Left(Reason::AlertsPending));
         xdr.provider = Some("Microsoft XDR".into());
         summary.record(xdr);

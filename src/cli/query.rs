@@ -17,9 +17,12 @@ pub(super) struct Args {
 }
 
 pub(super) fn exec(args: Args) -> Outcome {
-    let settings = QuerySettings::from_lookup(|name| std::env::var(name).ok()).map_err(|e| CliError::usage(e.to_string()))?;
+    let settings =
+        QuerySettings::from_lookup(|name| std::env::var(name).ok()).map_err(|e| CliError::usage(e.to_string()))?;
     let days = match args.lookback_days {
-        Some(days) => config::check_lookback_days(days).map_err(|e| CliError::usage(format!("--lookback-days: {e}")))?,
+        Some(days) => {
+            config::check_lookback_days(days).map_err(|e| CliError::usage(format!("--lookback-days: {e}")))?
+        }
         None => settings.lookback_days,
     };
     print!(

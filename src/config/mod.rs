@@ -323,7 +323,12 @@ impl QuerySettings {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let mut errors = Vec::new();
         let lookback_days = number(get("SYNC_LOOKBACK_DAYS"), DEFAULT_LOOKBACK_DAYS, 1, 3650)
-            .map_err(|problem| errors.push(SettingError { setting: "SYNC_LOOKBACK_DAYS", problem }))
+            .map_err(|problem| {
+                errors.push(SettingError {
+                    setting: "SYNC_LOOKBACK_DAYS",
+                    problem,
+                })
+            })
             .unwrap_or(DEFAULT_LOOKBACK_DAYS);
         let reopen_on_reactivation = boolean(get("SYNC_REOPEN_ON_REACTIVATION"))
             .map_err(|problem| {

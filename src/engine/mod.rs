@@ -271,13 +271,16 @@ impl Engine {
             incidents: self.incidents.interactive(),
             ..self.clone()
         };
-        let sync = tokio::time::timeout(timeout, engine.sync(
+        let sync = tokio::time::timeout(
+            timeout,
+            engine.sync(
                 name,
                 SyncRequest {
                     write_by: Some(write_by),
                     ..SyncRequest::default()
                 },
-            ),);
+            ),
+        );
         match self.within_shutdown_grace(sync).await {
             Some(Ok(report)) if report.reason == ReportReason::Timeout => None,
             Some(Ok(report)) => Some(outcome(report)),

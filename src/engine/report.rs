@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use super::outcome::{ReportReason, RunStatus};
 use super::MAX_REPORTS;
+pub use super::outcome::{ReportReason, RunStatus};
 use crate::{
     domain::{AlertState, IncidentName, IncidentStatus},
     policy::{Decision, Reason},

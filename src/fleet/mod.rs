@@ -132,9 +132,8 @@ impl Fleet {
             target = webhook::incident_from(payload, &self.scopes())?;
         }
         let Some(index) = target.workspace else {
-            return Err(unreadable.unwrap_or_else(|| {
-                Rejection::Foreign("workspaceId is not a workspace this function serves".into())
-            }));
+            return Err(unreadable
+                .unwrap_or_else(|| Rejection::Foreign("workspaceId is not a workspace this function serves".into())));
         };
         if let Some(claimed) = &target.unverified_workspace_id {
             let id = self.workspace_id(index).await.map_err(|e| self.unreadable(index, &e))?;

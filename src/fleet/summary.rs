@@ -1,6 +1,6 @@
 //! The run over several workspaces: a section per workspace (its own [`RunSummary`]), the
 //! totals, and the log lines (one per workspace, then one for the whole run). With one workspace
-//! the run is that workspace's summary, as it always was.
+//! the run is that workspace's summary.
 
 use std::collections::BTreeMap;
 
@@ -132,7 +132,7 @@ impl FleetRun {
         }
     }
 
-    /// The invocation's return value: the one workspace's summary as it always was, or this
+    /// The invocation's return value: the one workspace's summary, or this
     /// whole run with a section per workspace.
     pub fn to_value(&self) -> Value {
         match self.single() {

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use super::{App, error_body, header_text, json_response};
 use crate::{
     domain::IncidentName,
-    engine::{Engine, IncidentReport, SingleOutcome},
     engine::report_line,
+    engine::{Engine, IncidentReport, SingleOutcome},
     webhook::{MAX_BODY_BYTES, Rejection},
 };
 

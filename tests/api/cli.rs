@@ -84,6 +84,45 @@ async fn query_prints_the_exact_text_sent() {
     );
 }
 
+#[test]
+fn query_reads_its_settings_with_the_timers_rules_and_names_a_bad_one() {
+    let query = |args: &[&str], env: &[(&str, &str)]| {
+        std::process::Command::new(BIN)
+            .arg("query")
+            .args(args)
+            .env_remove("SYNC_LOOKBACK_DAYS")
+            .env_remove("SYNC_REOPEN_ON_REACTIVATION")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    };
+    let out = query(
+        &[],
+        &[("SYNC_LOOKBACK_DAYS", "12"), ("SYNC_REOPEN_ON_REACTIVATION", "yes")],
+    );
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        dfc_sentinel_sync::queries::sync_candidates(12, dfc_sentinel_sync::queries::Partition::WHOLE, true)
+    );
+    for (args, env, named) in [
+        (&[][..], &[("SYNC_LOOKBACK_DAYS", "thirty")][..], "SYNC_LOOKBACK_DAYS"),
+        (&[], &[("SYNC_LOOKBACK_DAYS", "0")], "SYNC_LOOKBACK_DAYS"),
+        (
+            &[],
+            &[("SYNC_REOPEN_ON_REACTIVATION", "maybe")],
+            "SYNC_REOPEN_ON_REACTIVATION",
+        ),
+        (&["--lookback-days", "0"], &[], "--lookback-days"),
+    ] {
+        let out = query(args, env);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}: {stderr}");
+        assert!(stderr.starts_with("error: ") && stderr.contains(named), "{stderr}");
+        assert!(out.stdout.is_empty(), "no query is printed");
+    }
+}
+
 #[tokio::test]
 async fn sync_dry_run_reports_and_writes_nothing() {
     let sim = AzureSim::start(SimConfig::default()).await.unwrap();

@@ -294,7 +294,10 @@ impl TestApp {
 
     /// What the handler process wrote on stdout and stderr (`spawn_process_*` only).
     pub fn handler_output(&self) -> String {
-        let h = self.handler.as_ref().expect("a handler process (spawn_process_*) running");
+        let h = self
+            .handler
+            .as_ref()
+            .expect("a handler process (spawn_process_*) running");
         let mut lines = h.stdout_lines();
         lines.extend(h.stderr_lines());
         lines.join("\n")

@@ -17,7 +17,10 @@ use azure_sim::AzureSim;
 /// The function app's files, embedded so the demo works from its binary alone.
 const APP_FILES: [(&str, &str); 3] = [
     ("host.json", include_str!("../../../host.json")),
-    ("SyncTimer/function.json", include_str!("../../../SyncTimer/function.json")),
+    (
+        "SyncTimer/function.json",
+        include_str!("../../../SyncTimer/function.json"),
+    ),
     (
         "SecurityAlertWebhook/function.json",
         include_str!("../../../SecurityAlertWebhook/function.json"),
