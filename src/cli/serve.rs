@@ -82,7 +82,7 @@ pub(super) async fn exec() -> Outcome {
 /// The credential this process's environment calls for: the app's managed identity in Azure,
 /// the signed-in developer tools elsewhere.
 pub(super) fn process_credential() -> CredentialSource {
-    Box::new(|config: &Config| {
+    Arc::new(|config: &Config| {
         let (credential, kind) = identity::credential(config.client_id.as_deref()).map_err(|e| e.to_string())?;
         tracing::debug!(credential = ?kind, workspaces = config.workspaces.len(), "credential selected");
         Ok(credential)

@@ -39,14 +39,15 @@ use crate::{config::Config, fleet::Fleet};
 /// Makes the credential the engines take their tokens from, when they are first built: the
 /// process environment's in Azure and on a laptop (`azure::identity::credential`), another in
 /// tests.
-pub type CredentialSource = Box<dyn FnOnce(&Config) -> Result<Arc<dyn TokenCredential>, String> + Send>;
+pub type CredentialSource = Arc<dyn Fn(&Config) -> Result<Arc<dyn TokenCredential>, String> + Send + Sync>;
 
 /// Everything a request handler needs. The settings are read at start-up (no I/O beyond the
 /// environment); the engines (HTTPS clients, which read the system trust store) are built once,
 /// on first use, so the listener answers the host's readiness probe at once.
 pub struct App {
     config: Result<Arc<Config>, String>,
-    credential: std::sync::Mutex<Option<CredentialSource>>,
+    /// `None` only in a broken app, which never builds.
+    credential: Option<CredentialSource>,
     fleet: OnceCell<Result<Fleet, String>>,
     run_lock: Mutex<()>,
     /// Given to the engines when they are built: `true` once the host stops the process.
@@ -69,7 +70,7 @@ impl App {
     pub fn new(config: Config, credential: CredentialSource, stop: tokio::sync::watch::Receiver<bool>) -> Self {
         Self {
             config: Ok(Arc::new(config)),
-            credential: std::sync::Mutex::new(Some(credential)),
+            credential: Some(credential),
             fleet: OnceCell::new(),
             run_lock: Mutex::new(()),
             stop,
@@ -81,7 +82,7 @@ impl App {
     pub fn broken(reason: String) -> Self {
         Self {
             config: Err(reason),
-            credential: std::sync::Mutex::new(None),
+            credential: None,
             fleet: OnceCell::new(),
             run_lock: Mutex::new(()),
             stop: tokio::sync::watch::channel(false).1,
@@ -111,7 +112,8 @@ impl App {
             .get_or_init(|| async {
                 let config = config.clone();
                 let stop = self.stop.clone();
-                let credential = self.credential.lock().ok().and_then(|mut c| c.take());
+                // Called again if a first build was cancelled before it finished.
+                let credential = self.credential.clone();
                 // Building the clients reads the trust store from disk: keep it off the workers
                 // that answer requests.
                 tokio::task::spawn_blocking(move || {

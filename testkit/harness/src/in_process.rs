@@ -121,7 +121,11 @@ impl InProcessHandler {
                 let endpoint = map.get("IDENTITY_ENDPOINT").cloned().unwrap_or_default();
                 let header = map.get("IDENTITY_HEADER").cloned().unwrap_or_default();
                 let credential: Arc<dyn TokenCredential> = Arc::new(SimCredential::new(endpoint, header));
-                App::new(config, Box::new(move |_: &Config| Ok(credential)), stopping.clone())
+                App::new(
+                    config,
+                    Arc::new(move |_: &Config| Ok(credential.clone())),
+                    stopping.clone(),
+                )
             }
             Err(e) => App::broken(e.to_string()),
         };
