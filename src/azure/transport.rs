@@ -17,8 +17,10 @@ use azure_core::{
 
 use azure_core::http::policies::Policy;
 
-pub use super::error::AzureError;
-use super::{error::chain, identity::BearerTokenPolicy};
+use super::{
+    error::{AzureError, chain},
+    identity::BearerTokenPolicy,
+};
 
 /// A service's answer: status and body.
 #[derive(Debug)]

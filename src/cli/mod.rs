@@ -8,9 +8,11 @@ mod query;
 mod serve;
 mod sync;
 
-use std::process::ExitCode;
+use std::{process::ExitCode, sync::Arc};
 
 use clap::{Parser, Subcommand};
+
+use crate::{azure::identity, config::Config, host::CredentialSource};
 
 /// Keeps Microsoft Sentinel incidents in step with Defender for Cloud alerts.
 #[derive(Debug, Parser)]
@@ -91,6 +93,16 @@ pub fn main() -> ExitCode {
         }
     });
     outcome.unwrap_or_else(report)
+}
+
+/// The credential this process's environment calls for: the app's managed identity in Azure,
+/// the signed-in developer tools elsewhere.
+fn process_credential() -> CredentialSource {
+    Arc::new(|config: &Config| {
+        let (credential, kind) = identity::credential(config.client_id.as_deref()).map_err(|e| e.to_string())?;
+        tracing::debug!(credential = ?kind, workspaces = config.workspaces.len(), "credential selected");
+        Ok(credential)
+    })
 }
 
 /// Prints a failure on stderr; its exit status.

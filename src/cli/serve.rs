@@ -4,12 +4,11 @@
 
 use std::{process::ExitCode, sync::Arc, time::Duration};
 
-use super::Outcome;
+use super::{Outcome, process_credential};
 use crate::{
-    azure::identity,
     config::Config,
     engine::SHUTDOWN_GRACE,
-    host::{self, App, CredentialSource},
+    host::{self, App},
 };
 
 /// Serves until the host stops the process.
@@ -77,16 +76,6 @@ pub(super) async fn exec() -> Outcome {
             Ok(ExitCode::FAILURE)
         }
     }
-}
-
-/// The credential this process's environment calls for: the app's managed identity in Azure,
-/// the signed-in developer tools elsewhere.
-pub(super) fn process_credential() -> CredentialSource {
-    Arc::new(|config: &Config| {
-        let (credential, kind) = identity::credential(config.client_id.as_deref()).map_err(|e| e.to_string())?;
-        tracing::debug!(credential = ?kind, workspaces = config.workspaces.len(), "credential selected");
-        Ok(credential)
-    })
 }
 
 /// SIGTERM (the host stopping us) or Ctrl-C.

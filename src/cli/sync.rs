@@ -3,9 +3,8 @@
 
 use std::process::ExitCode;
 
-use super::{CliError, Outcome};
+use super::{CliError, Outcome, process_credential};
 use crate::{
-    azure::identity,
     config::Config,
     engine::{SingleOutcome, report_line, summary_lines},
     fleet::Fleet,
@@ -32,8 +31,8 @@ pub(super) struct Args {
 pub(super) async fn exec(args: Args) -> Outcome {
     let mut config = Config::from_env().map_err(|e| CliError::usage(e.to_string()))?;
     config.dry_run |= args.dry_run;
-    let (credential, _) = identity::credential(config.client_id.as_deref())
-        .map_err(|e| CliError::failed(format!("no Azure credential available: {e}")))?;
+    let credential =
+        process_credential()(&config).map_err(|e| CliError::failed(format!("no Azure credential available: {e}")))?;
     let mut fleet = Fleet::build(&config, credential);
     if let Some(wanted) = &args.workspace {
         fleet = fleet.only(wanted).map_err(CliError::usage)?;

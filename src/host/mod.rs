@@ -45,19 +45,24 @@ pub type CredentialSource = Arc<dyn Fn(&Config) -> Result<Arc<dyn TokenCredentia
 /// environment); the engines (HTTPS clients, which read the system trust store) are built once,
 /// on first use, so the listener answers the host's readiness probe at once.
 pub struct App {
-    config: Result<Arc<Config>, String>,
-    /// `None` only in a broken app, which never builds.
-    credential: Option<CredentialSource>,
+    /// The settings and where the credential comes from, or why the app cannot work.
+    setup: Result<Setup, String>,
     fleet: OnceCell<Result<Fleet, String>>,
     run_lock: Mutex<()>,
     /// Given to the engines when they are built: `true` once the host stops the process.
     stop: tokio::sync::watch::Receiver<bool>,
 }
 
+/// What the engines are built from.
+struct Setup {
+    config: Arc<Config>,
+    credential: CredentialSource,
+}
+
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("App")
-            .field("config", &self.config)
+            .field("config", &self.setup.as_ref().map(|s| &s.config))
             .field("fleet", &self.fleet)
             .finish_non_exhaustive()
     }
@@ -69,8 +74,10 @@ impl App {
     /// see [`App::prepare`].
     pub fn new(config: Config, credential: CredentialSource, stop: tokio::sync::watch::Receiver<bool>) -> Self {
         Self {
-            config: Ok(Arc::new(config)),
-            credential: Some(credential),
+            setup: Ok(Setup {
+                config: Arc::new(config),
+                credential,
+            }),
             fleet: OnceCell::new(),
             run_lock: Mutex::new(()),
             stop,
@@ -81,8 +88,7 @@ impl App {
     /// process still starts and answers the readiness probe.
     pub fn broken(reason: String) -> Self {
         Self {
-            config: Err(reason),
-            credential: None,
+            setup: Err(reason),
             fleet: OnceCell::new(),
             run_lock: Mutex::new(()),
             stop: tokio::sync::watch::channel(false).1,
@@ -92,7 +98,7 @@ impl App {
     /// The configuration problem, if any. A problem building the engines (no credential) is
     /// known only once they are built: see [`App::prepare`].
     pub fn setup_error(&self) -> Option<&str> {
-        match (&self.config, self.fleet.get()) {
+        match (&self.setup, self.fleet.get()) {
             (Err(e), _) | (Ok(_), Some(Err(e))) => Some(e),
             _ => None,
         }
@@ -104,20 +110,20 @@ impl App {
         self.fleet().await.map(|_| ()).map_err(str::to_owned)
     }
 
-    /// The engines, building them on first use. Concurrent first callers wait for one build.
-    async fn fleet(&self) -> Result<&Fleet, &str> {
-        let config = self.config.as_ref().map_err(String::as_str)?;
+    /// The settings and the engines, building the engines on first use. Concurrent first callers
+    /// wait for one build.
+    async fn fleet(&self) -> Result<(&Config, &Fleet), &str> {
+        let setup = self.setup.as_ref().map_err(String::as_str)?;
         let fleet = self
             .fleet
             .get_or_init(|| async {
-                let config = config.clone();
+                let config = setup.config.clone();
                 let stop = self.stop.clone();
                 // Called again if a first build was cancelled before it finished.
-                let credential = self.credential.clone();
+                let credential = setup.credential.clone();
                 // Building the clients reads the trust store from disk: keep it off the workers
                 // that answer requests.
                 tokio::task::spawn_blocking(move || {
-                    let credential = credential.ok_or("no credential source")?;
                     let credential = credential(&config).map_err(|e| format!("no Azure credential available: {e}"))?;
                     Ok(Fleet::build(&config, credential).with_stop(stop))
                 })
@@ -125,12 +131,10 @@ impl App {
                 .unwrap_or_else(|e| Err(format!("building the Azure clients failed: {e}")))
             })
             .await;
-        fleet.as_ref().map_err(String::as_str)
-    }
-
-    /// `SYNC_WEBHOOK_TIMEOUT_SECONDS`, once the settings are known to be valid.
-    fn webhook_timeout_seconds(&self) -> u64 {
-        self.config.as_ref().map_or(0, |c| c.webhook_timeout_seconds)
+        match fleet {
+            Ok(fleet) => Ok((&setup.config, fleet)),
+            Err(e) => Err(e),
+        }
     }
 }
 

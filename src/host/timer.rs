@@ -90,7 +90,7 @@ async fn run(app: &App, request: Request, invocation_id: &str) -> Result<Respons
         TimerError::NotJson(e.to_string())
     })?;
     let timer = timer_info(&envelope);
-    let fleet = app.fleet().await.map_err(|reason| {
+    let (_, fleet) = app.fleet().await.map_err(|reason| {
         tracing::error!(invocation_id, "SyncTimer: not run: {reason}");
         TimerError::NotRun(reason.to_owned())
     })?;

@@ -181,7 +181,7 @@ async fn sync(app: &App, content_type: Option<&str>, body: Bytes) -> Result<Valu
         return Err(WebhookError::UnsupportedMediaType);
     }
     let payload: Value = serde_json::from_slice(&body).map_err(|e| WebhookError::InvalidJson(e.to_string()))?;
-    let fleet = app.fleet().await.map_err(|reason| {
+    let (config, fleet) = app.fleet().await.map_err(|reason| {
         tracing::error!("SecurityAlertWebhook: not run: {reason}");
         WebhookError::Configuration(reason.to_owned())
     })?;
@@ -199,7 +199,7 @@ async fn sync(app: &App, content_type: Option<&str>, body: Bytes) -> Result<Valu
         }
     };
     let engine = &fleet.engines()[index];
-    let timeout = std::time::Duration::from_secs(app.webhook_timeout_seconds());
+    let timeout = std::time::Duration::from_secs(config.webhook_timeout_seconds);
     let Some(outcome) = engine.sync_one_within(&name, timeout).await else {
         tracing::warn!(incident = %name, "SecurityAlertWebhook: answered 503: {}", busy_message(&name));
         return Err(WebhookError::AzureBusy(name));
