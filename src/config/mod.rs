@@ -189,7 +189,7 @@ impl Config {
         if let Err(p) = check_schedule(&schedule) {
             fail("SYNC_SCHEDULE", p);
         }
-        let lookback_days = number(get("SYNC_LOOKBACK_DAYS"), DEFAULT_LOOKBACK_DAYS, 1, 3650)
+        let lookback_days = lookback_days(get("SYNC_LOOKBACK_DAYS"))
             .map_err(|p| fail("SYNC_LOOKBACK_DAYS", p))
             .unwrap_or(DEFAULT_LOOKBACK_DAYS);
         let dry_run = boolean(get("SYNC_DRY_RUN"))
@@ -322,7 +322,7 @@ impl QuerySettings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let mut errors = Vec::new();
-        let lookback_days = number(get("SYNC_LOOKBACK_DAYS"), DEFAULT_LOOKBACK_DAYS, 1, 3650)
+        let lookback_days = lookback_days(get("SYNC_LOOKBACK_DAYS"))
             .map_err(|problem| {
                 errors.push(SettingError {
                     setting: "SYNC_LOOKBACK_DAYS",
@@ -351,7 +351,12 @@ impl QuerySettings {
 
 /// Checks a lookback window given on the command line with the rule of `SYNC_LOOKBACK_DAYS`.
 pub fn check_lookback_days(days: u32) -> Result<u32, String> {
-    number(Some(days.to_string()), DEFAULT_LOOKBACK_DAYS, 1, 3650)
+    lookback_days(Some(days.to_string()))
+}
+
+/// A lookback window in days: 1 to 3650, [`DEFAULT_LOOKBACK_DAYS`] when unset.
+fn lookback_days(value: Option<String>) -> Result<u32, String> {
+    number(value, DEFAULT_LOOKBACK_DAYS, 1, 3650)
 }
 
 fn number<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(
