@@ -112,7 +112,7 @@ const TEST_DOUBLE_MARKERS: [&str; 4] = [
 fn markers_in(bytes: &[u8]) -> Vec<&'static str> {
     TEST_DOUBLE_MARKERS
         .into_iter()
-        .filter(|m| bytes.windows(m.len()).any(|w| w == m.as_bytes()))
+        .filter(|m| memchr::memmem::find(bytes, m.as_bytes()).is_some())
         .collect()
 }
 

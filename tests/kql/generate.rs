@@ -160,7 +160,16 @@ pub fn populate(sim: &AzureSim, seed: u64) -> Generated {
             title: "Generated incident".into(),
             status,
             owner: if rng.chance(40) { Some(owner(&mut rng)) } else { None },
-            labels: (0..rng.range(0, 2)).map(|_| rng.pick(&LABELS).to_string()).collect(),
+            labels: {
+                let mut labels: Vec<String> =
+                    (0..rng.range(0, 2)).map(|_| rng.pick(&LABELS).to_string()).collect();
+                // Most closed incidents of a workspace this tool serves were closed by it: the
+                // ones a reactivated alert may reopen.
+                if closed && rng.chance(50) && !labels.iter().any(|l| l == "dfc-sync-closed") {
+                    labels.push("dfc-sync-closed".into());
+                }
+                labels
+            },
             alert_ids: ids,
             last_modified_ago: chrono::Duration::hours(*rng.pick(&AGES_HOURS)),
             classification: closed.then(|| "BenignPositive".to_string()),

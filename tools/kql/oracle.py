@@ -104,12 +104,50 @@ def load_table(con, name: str, columns: list[list[str]], rows: list[dict]) -> No
     con.executemany(f'INSERT INTO "{name}" VALUES ({placeholders})', values)
 
 
-def answer(con, duckdb_kql, kusto_type, tables: dict, request: dict) -> dict:
+class Translations:
+    """Each distinct query text translated to SQL once (parsing and lowering are most of a
+    request's time, and a test run sends a few dozen distinct texts hundreds of times).
+
+    The translation depends on the text and the schema only: duckdb-kql binds `now()` as the
+    parameter `CLOCK_SLOT`, so each request rebinds it to its own `now`, as `duckdb_kql.kql`
+    does (duckdb_kql/__init__.py, `to_sql`)."""
+
+    def __init__(self, duckdb_kql, con):
+        from duckdb_kql.engine import schema
+        from duckdb_kql.translate import CLOCK_SLOT
+
+        self._to_sql = duckdb_kql.to_sql
+        self._schema = schema(con)
+        self._clock = CLOCK_SLOT
+        self._cache: dict[str, object] = {}
+
+    def sql(self, query: str, now) -> tuple[str, dict]:
+        translated = self._cache.get(query)
+        if translated is None:
+            # allow_write=False: a request can only read the tables it brought. The clock is
+            # pinned so that a query calling now() gets its slot.
+            translated = self._to_sql(query, schema=self._schema, allow_write=False, query_now=now or FIXED_NOW)
+            if translated.unbound:
+                raise ValueError(f"unbound query parameters: {', '.join(translated.unbound)}")
+            self._cache[query] = translated
+        params = dict(translated.parameters)
+        if self._clock in params:
+            if now is None:
+                raise ValueError("the query calls now(): the request needs a `now`")
+            params[self._clock] = now
+        return str(translated), params
+
+
+# Only pins the clock while translating; every execution binds the request's own `now`.
+FIXED_NOW = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def answer(con, translations: Translations, kusto_type, tables: dict, request: dict) -> dict:
     load_table(con, "SecurityIncident", tables["SecurityIncident"], request.get("incidents") or [])
     load_table(con, "SecurityAlert", tables["SecurityAlert"], request.get("alerts") or [])
     now = parse_instant(request["now"]) if request.get("now") else None
-    # allow_write=False: a request can only read the tables it brought.
-    rel = duckdb_kql.query(con, request["query"], query_now=now, allow_write=False)
+    sql, params = translations.sql(request["query"], now)
+    rel = con.sql(sql, params=params) if params else con.sql(sql)
     names = list(rel.columns)
     types = [str(t) for t in rel.types]
     # Datetimes and JSON as text in SQL, so no precision is lost on the way to Python.
@@ -134,6 +172,9 @@ def main() -> int:
     # One connection for the whole run; every request replaces the rows of both tables.
     con = duckdb_kql.connect()
     create_tables(con, tables)
+    # The translated SQL assumes UTC (duckdb_kql.kql sets it before every query).
+    con.execute("SET TimeZone='UTC'")
+    translations = Translations(duckdb_kql, con)
     # Ready line: the caller waits for it so start-up time (about 1.5 s) is not charged to a query.
     sys.stdout.write(json.dumps({"ready": True, "duckdb_kql": duckdb_kql.__version__}) + "\n")
     sys.stdout.flush()
@@ -141,7 +182,7 @@ def main() -> int:
         if not line.strip():
             continue
         try:
-            reply = answer(con, duckdb_kql, kusto_type, tables, json.loads(line))
+            reply = answer(con, translations, kusto_type, tables, json.loads(line))
         except Exception as e:  # every failure is an answer, never a dead process
             reply = {
                 "ok": False,
