@@ -30,9 +30,9 @@ pub enum ReportReason {
     Timeout,
     /// The status was written but the audit comment was not.
     CommentFailed,
-    /// Not started: the host is stopping the process.
+    /// Not started, or cut mid-way: the host is stopping the process.
     Shutdown,
-    /// Not started: the run's time budget was nearly used up.
+    /// Not started (the run's time budget was nearly used up), or cut mid-way (it ran out).
     Budget,
     /// The incident's row of the candidate query cannot be read.
     BadRow,

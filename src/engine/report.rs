@@ -33,7 +33,8 @@ pub enum Action {
     Unchanged,
     /// Not synced because of an error.
     Failed,
-    /// Not started: the run's time budget ran out.
+    /// Not started, or cut mid-way, because the run's time budget ran out or the host is
+    /// stopping the process; the next run takes it.
     NotReached,
 }
 
@@ -277,8 +278,12 @@ pub(crate) fn log_report(run_id: &str, r: &IncidentReport) {
     let after = r.status_after.map(|s| s.as_str()).unwrap_or("-");
     let number = r.incident_number.unwrap_or_default();
     match r.action {
-        Action::Failed | Action::NotReached => {
+        Action::Failed => {
             tracing::error!(run_id, incident = %r.incident, number, action = r.action.as_str(), reason = %r.reason, detail = %r.detail, "incident not synced")
+        }
+        // Cut by the budget or SIGTERM: not a failure, the next run completes it.
+        Action::NotReached => {
+            tracing::warn!(run_id, incident = %r.incident, number, action = r.action.as_str(), reason = %r.reason, detail = %r.detail, "incident not synced")
         }
         Action::Unchanged => {
             tracing::debug!(run_id, incident = %r.incident, number, status = before, reason = %r.reason, "incident unchanged")

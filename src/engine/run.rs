@@ -92,15 +92,15 @@ impl Engine {
                             "the run's time budget (SYNC_RUN_BUDGET_SECONDS) was nearly used up before this incident; the next run takes it".into();
                         return r;
                     }
+                    // Started before the cutoff: it has until the end of the budget (its grace,
+                    // at least a quarter of the budget or 30 s). Cut there, or by SIGTERM, it is
+                    // not a failure: a change may have been written without its comment, which
+                    // the next run's repair adds (exactly one: the comment id is the change's).
                     let sync = tokio::time::timeout_at(deadline, self.sync_candidate(&candidate));
                     let report = match self.within_shutdown_grace(sync).await {
                         Some(Ok(r)) => r,
-                        Some(Err(_)) => IncidentReport::new(&candidate.name, candidate.number).failed(
-                            "the run's time budget (SYNC_RUN_BUDGET_SECONDS) ran out while syncing this incident",
-                        ),
-                        None => IncidentReport::new(&candidate.name, candidate.number).failed(
-                            "the host stopped this process (SIGTERM) while this incident was being synced; the next run checks it",
-                        ),
+                        Some(Err(_)) => cut(&candidate, ReportReason::Budget, CUT_BY_BUDGET),
+                        None => cut(&candidate, ReportReason::Shutdown, CUT_BY_SHUTDOWN),
                     };
                     log_report(&run_id, &report);
                     report
@@ -207,6 +207,20 @@ impl Engine {
         )
         .await
     }
+}
+
+/// Detail of an incident the end of the run's budget cut mid-way.
+const CUT_BY_BUDGET: &str = "the run's time budget (SYNC_RUN_BUDGET_SECONDS) ran out while this incident was being synced; its change may have been written without its audit comment: the next run checks it and completes it";
+/// Detail of an incident SIGTERM's grace cut mid-way.
+const CUT_BY_SHUTDOWN: &str = "the host stopped this process (SIGTERM) while this incident was being synced; its change may have been written without its audit comment: the next run checks it and completes it";
+
+/// The report of a candidate whose sync was cut mid-way: not reached, for `reason`.
+fn cut(candidate: &Candidate, reason: ReportReason, detail: &str) -> IncidentReport {
+    let mut r = IncidentReport::new(&candidate.name, candidate.number);
+    r.action = Action::NotReached;
+    r.reason = reason;
+    r.detail = detail.into();
+    r
 }
 
 /// The key under which a process remembers that it checked the audit comment of the tool's

@@ -154,6 +154,53 @@ async fn sigterm_stops_the_run_answers_what_it_did_and_exits_in_time() {
 }
 
 #[tokio::test]
+async fn sigterm_between_a_write_and_its_comment_is_not_a_failure_and_the_next_process_completes_it() {
+    let mut app = spawn_process_app().await;
+    let (name, _) = app.seed("New", &[("Resolved", DFC, 1)]);
+    // The status is written; the comment's write outlasts the shutdown grace.
+    app.sim.inject(Fault {
+        target: FaultTarget::CommentPut,
+        kind: FaultKind::Delay(Duration::from_secs(30)),
+        times: 1,
+    });
+    let handler = app.handler.take().expect("handler running");
+    let sim = app.sim.clone();
+    let watched = name.clone();
+    let stop = async move {
+        wait_for(Duration::from_secs(30), "the status write", || {
+            sim.incident(&watched).is_some_and(|i| i.status == "Closed")
+        })
+        .await;
+        // The comment's write follows at once (and is held by the simulator).
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        handler.terminate(Duration::from_secs(30)).await.expect("handler stops")
+    };
+    let (invocation, status) = tokio::join!(app.run_timer(), stop);
+    assert!(status.success(), "exit status {status:?}");
+    let (_, summary) = succeeded(&invocation);
+    assert_eq!(summary["status"], "incomplete", "{summary:#}");
+    assert_eq!(
+        (summary["notReached"].as_u64(), summary["failed"].as_u64()),
+        (Some(1), Some(0)),
+        "{summary:#}"
+    );
+    let report = &summary["incidents"][0];
+    assert_eq!(report["reason"], "shutdown", "{summary:#}");
+    assert!(
+        report["detail"]
+            .as_str()
+            .unwrap()
+            .contains("may have been written without its audit comment"),
+        "{summary:#}"
+    );
+    assert_eq!(app.incident(&name).status, "Closed");
+    // The next process finds the tool's recent change without its comment and adds it, once.
+    app.start_new_process().await;
+    succeeded(&app.run_timer().await);
+    assert_synced_with_one_comment_each(&app, std::slice::from_ref(&name), "Closed");
+}
+
+#[tokio::test]
 async fn the_webhook_answers_503_with_retry_after_in_time_when_azure_throttles_for_minutes() {
     let app = spawn_app_with(SimConfig::default(), &[("SYNC_WEBHOOK_TIMEOUT_SECONDS", "5")], &[]).await;
     let (name, _) = app.seed("New", &[("Resolved", DFC, 1)]);

@@ -161,8 +161,7 @@ pub fn populate(sim: &AzureSim, seed: u64) -> Generated {
             status,
             owner: if rng.chance(40) { Some(owner(&mut rng)) } else { None },
             labels: {
-                let mut labels: Vec<String> =
-                    (0..rng.range(0, 2)).map(|_| rng.pick(&LABELS).to_string()).collect();
+                let mut labels: Vec<String> = (0..rng.range(0, 2)).map(|_| rng.pick(&LABELS).to_string()).collect();
                 // Most closed incidents of a workspace this tool serves were closed by it: the
                 // ones a reactivated alert may reopen.
                 if closed && rng.chance(50) && !labels.iter().any(|l| l == "dfc-sync-closed") {
