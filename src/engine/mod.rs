@@ -10,6 +10,7 @@
 //!
 //! - [`run`]: one reconciliation of the workspace (query, then each candidate).
 //! - [`incident`]: the sync of one incident (read, decide, write, audit comment, repair).
+//! - `single`: one incident synced on a caller's request (the webhook, the CLI), within a deadline.
 //! - [`change`]: a change this tool makes, how a read shows it applied, its change id.
 //! - [`candidates`]: the query's answer as candidates.
 //! - [`report`]: incident reports, the run summary, log lines.
@@ -23,6 +24,7 @@ mod lines;
 mod outcome;
 mod report;
 mod run;
+mod single;
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -31,13 +33,13 @@ use std::{
 };
 
 pub use candidates::{BadRow, Candidate, LoggedAlert, candidates_from};
-use incident::SyncRequest;
 pub use lines::{rare_counts, report_line, summary_lines, summary_lines_with};
 pub use report::{Action, IncidentReport, ReportReason, RunStatus, RunSummary};
+pub use single::{Late, SingleOutcome};
 
 use crate::{
     azure::{AzureError, incidents::IncidentsClient, logs::LogsClient},
-    domain::{IncidentName, WorkspaceGuid, WorkspaceResourceId},
+    domain::{WorkspaceGuid, WorkspaceResourceId},
     policy::PolicyOptions,
 };
 
@@ -67,30 +69,29 @@ pub struct EngineOptions {
     pub run_budget: Duration,
 }
 
-/// Outcome of syncing one incident by name (the webhook's question).
-#[derive(Debug)]
-pub enum SingleOutcome {
-    /// Synced (or decided); the report says what happened.
-    Done(IncidentReport),
-    /// The incident does not exist in the workspace.
-    NotFound,
-    /// Azure failed; the report holds the error.
-    Failed(IncidentReport),
-}
-
 /// Counts calls by kind for the summary (and the benchmarks).
 #[derive(Debug, Default)]
 pub(crate) struct CallCounter(std::sync::Mutex<BTreeMap<String, usize>>);
 
 impl CallCounter {
     pub(crate) fn add(&self, kind: &str) {
-        if let Ok(mut m) = self.0.lock() {
-            *m.entry(kind.to_owned()).or_default() += 1;
-        }
+        *lock(&self.0).entry(kind.to_owned()).or_default() += 1;
     }
     pub(crate) fn take(&self) -> BTreeMap<String, usize> {
-        self.0.lock().map(|mut m| std::mem::take(&mut *m)).unwrap_or_default()
+        std::mem::take(&mut *lock(&self.0))
     }
+    /// Was a call of any of `kinds` counted?
+    fn counted(&self, kinds: &[&str]) -> bool {
+        let counts = lock(&self.0);
+        kinds.iter().any(|k| counts.get(*k).is_some_and(|n| *n > 0))
+    }
+}
+
+/// Locks `mutex`, also after a panic while it was held. The engine's maps (call counts, audit
+/// comments seen, stuck incidents) hold no invariant across entries that a panic could break
+/// mid-way: a panic on another task must cost neither the counts nor the keys.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Runs reconciliations and single-incident syncs against one workspace.
@@ -198,16 +199,15 @@ impl Engine {
     }
 
     fn remember_comment(&self, key: &str) {
-        if let Ok(mut seen) = self.comments_seen.lock() {
-            if seen.len() >= MAX_COMMENTS_SEEN {
-                seen.clear();
-            }
-            seen.insert(key.to_owned());
+        let mut seen = lock(&self.comments_seen);
+        if seen.len() >= MAX_COMMENTS_SEEN {
+            seen.clear();
         }
+        seen.insert(key.to_owned());
     }
 
     fn comment_known(&self, key: &str) -> bool {
-        self.comments_seen.lock().is_ok_and(|seen| seen.contains(key))
+        lock(&self.comments_seen).contains(key)
     }
 
     /// The engine's options.
@@ -245,56 +245,54 @@ impl Engine {
     /// The workspace's Log Analytics id: from the settings, or read from the workspace resource
     /// once per process.
     pub async fn workspace_id(&self) -> Result<&WorkspaceGuid, AzureError> {
+        self.read_workspace_id(&self.incidents, true).await
+    }
+
+    /// [`Self::workspace_id`] for a caller who waits for the answer (the webhook's routing): the
+    /// read goes ahead of a run's calls in the pacer and is not counted in a run's calls.
+    pub async fn workspace_id_for_caller(&self) -> Result<&WorkspaceGuid, AzureError> {
+        self.read_workspace_id(&self.incidents.interactive(), false).await
+    }
+
+    /// Reads the id once per process (`counted`: in the run's calls).
+    async fn read_workspace_id(
+        &self,
+        incidents: &IncidentsClient,
+        counted: bool,
+    ) -> Result<&WorkspaceGuid, AzureError> {
         self.workspace_id
             .get_or_try_init(|| async {
-                self.calls.add("workspace");
-                let id = self.incidents.workspace_id().await?;
+                if counted {
+                    self.calls.add("workspace");
+                }
+                let id = incidents.workspace_id().await?;
                 tracing::info!(workspace = %self.workspace().workspace_name, workspace_id = %id.as_str(), "workspace id read from the workspace resource");
                 Ok(id)
             })
             .await
     }
-
-    /// Syncs one incident by name, reading its alerts fresh from the REST API (the CLI path).
-    pub async fn sync_one(&self, name: &IncidentName) -> SingleOutcome {
-        outcome(self.sync(name, SyncRequest::default()).await)
-    }
-
-    /// Syncs one incident within `timeout` (the webhook path): no write starts after 60 % of
-    /// it, and the whole sync is cut at `timeout` (a cut after the status write leaves the audit
-    /// comment to the repair that the next webhook call or timer run makes). When the host stops
-    /// the process, it gets [`SHUTDOWN_GRACE`]. `None` when it ran out of time.
-    pub async fn sync_one_within(&self, name: &IncidentName, timeout: Duration) -> Option<SingleOutcome> {
-        let write_by = tokio::time::Instant::now() + timeout.mul_f64(0.6);
-        // A playbook waits for this answer: its calls go ahead of the timer run's in the pacer.
-        let engine = Self {
-            incidents: self.incidents.interactive(),
-            ..self.clone()
-        };
-        let sync = tokio::time::timeout(
-            timeout,
-            engine.sync(
-                name,
-                SyncRequest {
-                    write_by: Some(write_by),
-                    ..SyncRequest::default()
-                },
-            ),
-        );
-        match self.within_shutdown_grace(sync).await {
-            Some(Ok(report)) if report.reason == ReportReason::Timeout => None,
-            Some(Ok(report)) => Some(outcome(report)),
-            _ => None,
-        }
-    }
 }
 
-fn outcome(report: IncidentReport) -> SingleOutcome {
-    if report.action == Action::Failed {
-        if report.reason == ReportReason::NotFound {
-            return SingleOutcome::NotFound;
-        }
-        return SingleOutcome::Failed(report);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_while_a_lock_is_held_costs_neither_counts_nor_keys() {
+        let calls = Arc::new(CallCounter::default());
+        calls.add("get");
+        let seen: Arc<Mutex<HashSet<String>>> = Arc::default();
+        let (c, s) = (calls.clone(), seen.clone());
+        let _ = std::thread::spawn(move || {
+            let _counts = c.0.lock().unwrap();
+            let _keys = s.lock().unwrap();
+            panic!("a task panics while holding both locks");
+        })
+        .join();
+        assert!(calls.0.is_poisoned() && seen.is_poisoned());
+        calls.add("get");
+        lock(&seen).insert("key".into());
+        assert_eq!(calls.take().get("get"), Some(&2));
+        assert!(lock(&seen).contains("key"));
     }
-    SingleOutcome::Done(report)
 }

@@ -65,7 +65,7 @@ impl Engine {
         // were after a fresh read (an alert only the REST API shows as New) go last, so a run
         // that stops at its budget has made progress on the others.
         {
-            let stuck = self.stuck.lock().map(|s| s.clone()).unwrap_or_default();
+            let stuck = super::lock(&self.stuck).clone();
             work_order(&mut candidates, &stuck);
         }
         summary.scanned = candidates.len() + bad_rows.len();
@@ -150,16 +150,16 @@ impl Engine {
         let snapshot = policy::decide(&candidate.state, &seen, self.options.policy);
         let snapshot_acts = !matches!(snapshot, Decision::Leave(_));
         let report = self.sync_candidate_inner(candidate, seen, all_seen, snapshot).await;
-        if let Ok(mut stuck) = self.stuck.lock() {
-            // The logs said to act, the fresh read said to wait: this one may wait run after run.
-            if snapshot_acts && report.action == Action::Unchanged {
-                if stuck.len() < MAX_STUCK {
-                    stuck.insert(candidate.name.to_string());
-                }
-            } else {
-                stuck.remove(candidate.name.as_str());
+        let mut stuck = super::lock(&self.stuck);
+        // The logs said to act, the fresh read said to wait: this one may wait run after run.
+        if snapshot_acts && report.action == Action::Unchanged {
+            if stuck.len() < MAX_STUCK {
+                stuck.insert(candidate.name.to_string());
             }
+        } else {
+            stuck.remove(candidate.name.as_str());
         }
+        drop(stuck);
         report
     }
 

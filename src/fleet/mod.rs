@@ -14,6 +14,7 @@
 mod build;
 mod summary;
 
+use futures::StreamExt;
 use tracing::Instrument;
 
 pub use summary::{FleetRun, Totals, WorkspaceRun};
@@ -24,6 +25,28 @@ use crate::{
     engine::{Engine, EngineOptions},
     webhook::{self, Rejection},
 };
+
+/// Why a webhook payload was not routed to a workspace.
+#[derive(Debug)]
+pub enum RouteError {
+    /// The payload is refused ([`Rejection`] says why).
+    Refused(Rejection),
+    /// The workspace ids it needs were not read by the deadline; nothing was written.
+    Late,
+}
+
+impl From<Rejection> for RouteError {
+    fn from(rejection: Rejection) -> Self {
+        Self::Refused(rejection)
+    }
+}
+
+/// `read`'s output, or [`RouteError::Late`] when it is not there by `deadline`.
+async fn by<T>(deadline: tokio::time::Instant, read: impl Future<Output = T>) -> Result<T, RouteError> {
+    tokio::time::timeout_at(deadline, read)
+        .await
+        .map_err(|_| RouteError::Late)
+}
 
 /// Every configured workspace's engine, in the settings' order.
 #[derive(Debug, Clone)]
@@ -112,36 +135,54 @@ impl Fleet {
         self.engines[index].workspace_id().await
     }
 
-    /// The workspace (its index) and incident a webhook payload is about. The pure routing is
-    /// [`webhook::incident_from`]; this reads the workspace ids it needs and the settings do not
-    /// give (only for a payload whose `workspaceId` must be compared, and only of configured
-    /// workspaces: a payload naming another workspace by ARM id or `workspaceInfo` is refused
-    /// without any call).
-    pub async fn route(&self, payload: &serde_json::Value) -> Result<(usize, IncidentName), Rejection> {
+    /// The workspace (its index) and incident a webhook payload is about, decided by `deadline`.
+    /// The pure routing is [`webhook::incident_from`]; this reads the workspace ids it needs and
+    /// the settings do not give (only for a payload whose `workspaceId` must be compared, and
+    /// only of configured workspaces: a payload naming another workspace by ARM id or
+    /// `workspaceInfo` is refused without any call). The reads run at once, ahead of a run's
+    /// calls in the pacer, and routing stops at the first id that decides.
+    pub async fn route(
+        &self,
+        payload: &serde_json::Value,
+        deadline: tokio::time::Instant,
+    ) -> Result<(usize, IncidentName), RouteError> {
         let mut target = webhook::incident_from(payload, &self.scopes())?;
         let mut unreadable = None;
         if target.workspace.is_none() {
-            // Only the workspaceId names the workspace: learn the ids not known yet, then route
-            // again. A workspace whose id cannot be read stays unknown; it matters only if no
+            // Only the workspaceId names the workspace: learn the ids not known yet, routing again
+            // after each. A workspace whose id cannot be read stays unknown; it matters only if no
             // other workspace has the claimed id.
-            for i in 0..self.len() {
-                if let Err(e) = self.workspace_id(i).await {
+            let mut reads: futures::stream::FuturesUnordered<_> = (0..self.len())
+                .filter(|&i| self.engines[i].known_workspace_id().is_none())
+                .map(|i| async move { (i, self.engines[i].workspace_id_for_caller().await.err()) })
+                .collect();
+            // Until one workspace is chosen and its id is known (a read still in flight is waited
+            // for, not sent again).
+            while target.workspace.is_none() || target.unverified_workspace_id.is_some() {
+                let Some((i, error)) = by(deadline, reads.next()).await? else {
+                    break;
+                };
+                if let Some(e) = error {
                     unreadable.get_or_insert_with(|| self.unreadable(i, &e));
                 }
+                target = webhook::incident_from(payload, &self.scopes())?;
             }
-            target = webhook::incident_from(payload, &self.scopes())?;
         }
         let Some(index) = target.workspace else {
             return Err(unreadable
-                .unwrap_or_else(|| Rejection::Foreign("workspaceId is not a workspace this function serves".into())));
+                .unwrap_or_else(|| Rejection::Foreign("workspaceId is not a workspace this function serves".into()))
+                .into());
         };
         if let Some(claimed) = &target.unverified_workspace_id {
-            let id = self.workspace_id(index).await.map_err(|e| self.unreadable(index, &e))?;
+            let id = by(deadline, self.engines[index].workspace_id_for_caller())
+                .await?
+                .map_err(|e| self.unreadable(index, &e))?;
             if !claimed.eq_ignore_ascii_case(id.as_str()) {
                 return Err(Rejection::Foreign(format!(
                     "workspaceId is not the id of workspace {}, which the rest of the payload names",
                     self.label(index)
-                )));
+                ))
+                .into());
             }
         }
         Ok((index, target.name))

@@ -14,7 +14,8 @@ use super::{App, error_body, header_text, json_response};
 use crate::{
     domain::IncidentName,
     engine::report_line,
-    engine::{Engine, IncidentReport, SingleOutcome},
+    engine::{Engine, IncidentReport, Late, SingleOutcome},
+    fleet::RouteError,
     webhook::{MAX_BODY_BYTES, Rejection},
 };
 
@@ -36,8 +37,9 @@ enum WebhookError {
     Configuration(String),
     /// The payload was refused (malformed, another workspace, an id that cannot be checked).
     Refused(Rejection),
-    /// Azure did not answer in time.
-    AzureBusy(IncidentName),
+    /// Azure did not answer in time: the incident (when routing got that far) and what the
+    /// sync may have written.
+    AzureBusy(Option<IncidentName>, Late),
     /// The incident does not exist in its workspace.
     NotFound { name: IncidentName, workspace: String },
     /// Azure failed; the reply carries the report.
@@ -54,7 +56,7 @@ impl WebhookError {
             Self::Refused(Rejection::Invalid(_)) => StatusCode::BAD_REQUEST,
             Self::Refused(Rejection::Foreign(_)) => StatusCode::FORBIDDEN,
             Self::Refused(Rejection::Unreadable(_)) => StatusCode::BAD_GATEWAY,
-            Self::AzureBusy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::AzureBusy(..) => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::SyncFailed(_) => StatusCode::BAD_GATEWAY,
         }
@@ -77,8 +79,8 @@ impl WebhookError {
             Self::InvalidJson(e) => error_body("invalid-json", &format!("the body is not valid JSON: {e}")),
             Self::Configuration(reason) => error_body("configuration", &reason),
             Self::Refused(r) => error_body(r.code(), r.message()),
-            Self::AzureBusy(name) => {
-                let mut body = error_body("azure-busy", &busy_message(&name));
+            Self::AzureBusy(name, late) => {
+                let mut body = error_body("azure-busy", &busy_message(name.as_ref(), late));
                 body["error"]["retryAfterSeconds"] = json!(WEBHOOK_RETRY_AFTER_SECONDS);
                 body
             }
@@ -109,10 +111,20 @@ impl IntoResponse for WebhookError {
     }
 }
 
-fn busy_message(name: &IncidentName) -> String {
-    format!(
-        "Azure did not answer in time (throttled or slow); nothing was half-written for incident {name}: call again after {WEBHOOK_RETRY_AFTER_SECONDS} s"
-    )
+/// What a 503 says: why, what may have happened, and what completes it.
+fn busy_message(name: Option<&IncidentName>, late: Late) -> String {
+    let after = WEBHOOK_RETRY_AFTER_SECONDS;
+    match (name, late) {
+        (None, _) => format!(
+            "Azure did not answer in time (throttled or slow): the ids of the workspaces this payload may belong to were not read, so it was not routed and nothing was written: call again after {after} s"
+        ),
+        (Some(name), Late::NothingWritten) => format!(
+            "Azure did not answer in time (throttled or slow); nothing was written to incident {name}: call again after {after} s"
+        ),
+        (Some(name), Late::MayHaveWritten) => format!(
+            "Azure did not answer in time (throttled or slow); a write to incident {name} was sent and may have been applied without its audit comment: calling again after {after} s, or the next timer run, completes it (with exactly one comment)"
+        ),
+    }
 }
 
 /// The forwarded request: the caller's headers and body, as sent.
@@ -168,6 +180,7 @@ pub(super) async fn envelope(app: &App, request: Request) -> Response {
 
 /// Validates the request, routes it to its workspace and syncs the incident at once.
 async fn sync(app: &App, content_type: Option<&str>, body: Bytes) -> Result<Value, WebhookError> {
+    let started = tokio::time::Instant::now();
     // The host forwards Content-Type only with a non-empty body, so emptiness is checked first.
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(WebhookError::EmptyBody);
@@ -185,9 +198,19 @@ async fn sync(app: &App, content_type: Option<&str>, body: Bytes) -> Result<Valu
         tracing::error!("SecurityAlertWebhook: not run: {reason}");
         WebhookError::Configuration(reason.to_owned())
     })?;
-    let (index, name) = match fleet.route(&payload).await {
+    // The whole answer (routing, the id reads it needs, the sync) is due by this deadline.
+    let deadline = started + std::time::Duration::from_secs(config.webhook_timeout_seconds);
+    let (index, name) = match fleet.route(&payload, deadline).await {
         Ok(target) => target,
-        Err(rejection) => {
+        Err(RouteError::Late) => {
+            let error = WebhookError::AzureBusy(None, Late::NothingWritten);
+            tracing::warn!(
+                "SecurityAlertWebhook: answered 503: {}",
+                busy_message(None, Late::NothingWritten)
+            );
+            return Err(error);
+        }
+        Err(RouteError::Refused(rejection)) => {
             let (code, message) = (rejection.code(), rejection.message().to_owned());
             let error = WebhookError::Refused(rejection);
             tracing::warn!(
@@ -199,10 +222,12 @@ async fn sync(app: &App, content_type: Option<&str>, body: Bytes) -> Result<Valu
         }
     };
     let engine = &fleet.engines()[index];
-    let timeout = std::time::Duration::from_secs(config.webhook_timeout_seconds);
-    let Some(outcome) = engine.sync_one_within(&name, timeout).await else {
-        tracing::warn!(incident = %name, "SecurityAlertWebhook: answered 503: {}", busy_message(&name));
-        return Err(WebhookError::AzureBusy(name));
+    let outcome = match engine.sync_one_within(&name, started, deadline).await {
+        Ok(outcome) => outcome,
+        Err(late) => {
+            tracing::warn!(incident = %name, "SecurityAlertWebhook: answered 503: {}", busy_message(Some(&name), late));
+            return Err(WebhookError::AzureBusy(Some(name), late));
+        }
     };
     let workspace = &engine.workspace().workspace_name;
     match outcome {

@@ -250,3 +250,45 @@ async fn unknown_fields_and_huge_arrays_are_ignored() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(body(&r)["action"], "closed");
 }
+
+#[tokio::test]
+async fn a_timer_runs_calls_count_its_own_calls_not_the_webhooks() {
+    let app = spawn_app().await;
+    let (name, _) = app.seed("New", &[("Resolved", DFC, 1)]);
+    let response = app.post_webhook(&app.incident_payload(&name)).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(app.incident(&name).status, "Closed");
+    // The run finds the webhook's change (and knows its comment): one query, nothing else.
+    let (_, summary) = succeeded(&app.run_timer().await);
+    assert_eq!(summary["calls"], json!({ "query": 1 }), "{summary:#}");
+}
+
+#[tokio::test]
+async fn a_503_after_a_write_was_sent_says_so_and_the_next_call_completes_it() {
+    let app = spawn_app_with(
+        azure_sim::SimConfig::default(),
+        &[("SYNC_WEBHOOK_TIMEOUT_SECONDS", "5")],
+        &[],
+    )
+    .await;
+    let (name, _) = app.seed("New", &[("Resolved", DFC, 1)]);
+    // The status write is applied; the audit comment's write outlasts the webhook's time.
+    app.sim.inject(azure_sim::Fault {
+        target: azure_sim::FaultTarget::CommentPut,
+        kind: azure_sim::FaultKind::Delay(std::time::Duration::from_secs(20)),
+        times: 1,
+    });
+    let response = app.post_webhook(&app.incident_payload(&name)).await;
+    assert_eq!(response.status, 503, "{}", response.text());
+    let message = body(&response)["error"]["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("was sent and may have been applied without its audit comment")
+            && !message.contains("nothing was"),
+        "{message}"
+    );
+    assert_eq!(app.incident(&name).status, "Closed");
+    // Called again, as the 503 asks: the change is found and its comment written, once.
+    let again = app.post_webhook(&app.incident_payload(&name)).await;
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(app.incident(&name).comments.len(), 1);
+}

@@ -229,6 +229,61 @@ async fn without_the_ids_a_payload_named_by_workspace_id_alone_is_routed_after_r
 }
 
 #[tokio::test]
+async fn the_webhooks_timeout_covers_the_workspace_id_reads_its_routing_needs() {
+    // No ids in the settings, and the second workspace's resource answers after 30 s: the
+    // webhook (5 s) must neither wait for it when the first workspace's id decides, nor answer
+    // late when it needs it.
+    let app = spawn_fleet_with(
+        vec![SimConfig::default(), workspace(1, None)],
+        &[("SYNC_WEBHOOK_TIMEOUT_SECONDS", "5")],
+        &["SENTINEL_WORKSPACE_ID"],
+    )
+    .await;
+    app.fleet[1].inject(Fault {
+        target: FaultTarget::WorkspaceGet,
+        kind: FaultKind::Delay(Duration::from_secs(30)),
+        times: 2,
+    });
+    let within = Duration::from_secs(5 + 3);
+    // Named by the first workspace's id alone: the ids are read at once, and the first decides.
+    let a = resolved(&app, 0);
+    let started = std::time::Instant::now();
+    let r = app
+        .post_webhook(&json!({ "workspaceId": app.fleet[0].workspace().workspace_id, "object": { "name": a } }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(started.elapsed() < within, "answered after {:?}", started.elapsed());
+    assert_eq!(app.fleet[0].incident(&a).unwrap().status, "Closed");
+    // Named by the second workspace's id, which is not read in time: 503 with Retry-After, in
+    // time, and nothing written.
+    let b = resolved(&app, 1);
+    let started = std::time::Instant::now();
+    let r = app
+        .post_webhook(&json!({ "workspaceId": app.fleet[1].workspace().workspace_id, "object": { "name": b } }))
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(started.elapsed() < within, "answered after {:?}", started.elapsed());
+    assert!(
+        r.headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("retry-after") && v == "60"),
+        "{:?}",
+        r.headers
+    );
+    let body: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(body["error"]["code"], "azure-busy");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not routed and nothing was written"),
+        "{body:#}"
+    );
+    let view = app.fleet[1].incident(&b).unwrap();
+    assert_eq!((view.status.as_str(), view.comments.len()), ("New", 0));
+}
+
+#[tokio::test]
 async fn a_workspace_whose_id_cannot_be_read_does_not_stop_the_webhook_for_the_others() {
     // The customer's workspace is not delegated: its id cannot be read. A payload named only by
     // the first workspace's id is still routed there; one naming neither gets the reason.

@@ -19,6 +19,9 @@ pub enum FaultTarget {
     AlertsList,
     /// `PUT …/incidents/{id}/comments/{commentId}`.
     CommentPut,
+    /// `GET` of the workspace resource (`…/Microsoft.OperationalInsights/workspaces/{name}`): where
+    /// a deployment without `SENTINEL_WORKSPACE_ID` reads the workspace's id.
+    WorkspaceGet,
     /// Any Sentinel (ARM) request.
     AnyArm,
 }

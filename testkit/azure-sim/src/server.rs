@@ -146,6 +146,9 @@ fn classify(method: &str, path: &str) -> Option<FaultTarget> {
         return None;
     }
     let segs: Vec<&str> = lower.trim_matches('/').split('/').collect();
+    if method == "GET" && segs.len() == 8 && segs[6] == "workspaces" {
+        return Some(FaultTarget::WorkspaceGet);
+    }
     let rest = segs.get(10..).unwrap_or(&[]);
     Some(match (method, rest) {
         ("GET", ["incidents", _]) => FaultTarget::IncidentGet,

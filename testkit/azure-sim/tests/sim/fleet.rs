@@ -3,7 +3,9 @@
 //! `customerId`, and a workspace of another tenant that accepts the tokens only when delegated
 //! through Azure Lighthouse.
 
-use azure_sim::{AlertSeed, AzureSim, ForeignTenant, IncidentSeed, QueryQueue, SimConfig, Workspace};
+use azure_sim::{
+    AlertSeed, AzureSim, Fault, FaultKind, FaultTarget, ForeignTenant, IncidentSeed, QueryQueue, SimConfig, Workspace,
+};
 
 use crate::helpers::{ARM, LA, TestEnv};
 
@@ -94,6 +96,29 @@ async fn the_workspace_resource_gives_its_customer_id() {
         ))
         .await;
     assert_eq!(missing.status, 404);
+}
+
+#[tokio::test]
+async fn a_fault_aimed_at_the_workspace_read_hits_that_read_only() {
+    let env = crate::helpers::start().await;
+    let id = env.sim.add_incident(IncidentSeed::default());
+    env.sim.inject(Fault {
+        target: FaultTarget::WorkspaceGet,
+        kind: FaultKind::Status {
+            code: 503,
+            retry_after_secs: None,
+        },
+        times: 1,
+    });
+    // An incident read is not the workspace read: answered as usual, the fault kept.
+    assert_eq!(env.arm_get(&env.incident_url(&id)).await.status, 200);
+    let url = format!(
+        "{}{}?api-version=2023-09-01",
+        env.sim.base_url(),
+        env.sim.workspace().resource_id()
+    );
+    assert_eq!(env.arm_get(&url).await.status, 503);
+    assert_eq!(env.arm_get(&url).await.status, 200);
 }
 
 #[tokio::test]
