@@ -29,6 +29,10 @@ enum WebhookError {
     TooLarge,
     /// The body is empty.
     EmptyBody,
+    /// The body could not be read (the connection broke mid-way).
+    BodyUnreadable(String),
+    /// Envelope mode: what the host sent is not an invocation envelope with a request.
+    InvalidEnvelope(String),
     /// The body is not sent as JSON.
     UnsupportedMediaType,
     /// The body is not valid JSON.
@@ -50,7 +54,9 @@ impl WebhookError {
     fn status(&self) -> StatusCode {
         match self {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::EmptyBody | Self::InvalidJson(_) => StatusCode::BAD_REQUEST,
+            Self::EmptyBody | Self::InvalidJson(_) | Self::BodyUnreadable(_) | Self::InvalidEnvelope(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Configuration(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Refused(Rejection::Invalid(_)) => StatusCode::BAD_REQUEST,
@@ -77,6 +83,13 @@ impl WebhookError {
                 "send the payload as Content-Type: application/json",
             ),
             Self::InvalidJson(e) => error_body("invalid-json", &format!("the body is not valid JSON: {e}")),
+            Self::BodyUnreadable(e) => {
+                error_body("body-unreadable", &format!("the request body could not be read: {e}"))
+            }
+            Self::InvalidEnvelope(e) => error_body(
+                "invalid-envelope",
+                &format!("the invocation envelope from the host cannot be read: {e}"),
+            ),
             Self::Configuration(reason) => error_body("configuration", &reason),
             Self::Refused(r) => error_body(r.code(), r.message()),
             Self::AzureBusy(name, late) => {
@@ -130,9 +143,9 @@ fn busy_message(name: Option<&IncidentName>, late: Late) -> String {
 /// The forwarded request: the caller's headers and body, as sent.
 pub(super) async fn forwarded(app: &App, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let reply = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+    let reply = match read_body(body, MAX_BODY_BYTES).await {
         Ok(bytes) => sync(app, header_text(&parts.headers, "content-type").as_deref(), bytes).await,
-        Err(_) => Err(WebhookError::TooLarge),
+        Err(error) => Err(error),
     };
     match reply {
         Ok(body) => json_response(StatusCode::OK, body),
@@ -140,28 +153,29 @@ pub(super) async fn forwarded(app: &App, request: Request) -> Response {
     }
 }
 
+/// The whole body, at most `limit` bytes: [`WebhookError::TooLarge`] past it, and
+/// [`WebhookError::BodyUnreadable`] when reading it fails.
+async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, WebhookError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            WebhookError::TooLarge
+        } else {
+            WebhookError::BodyUnreadable(e.to_string())
+        }
+    })
+}
+
 /// Envelope mode: the caller's request is inside `Data.req`; the reply goes in `Outputs.res`.
 pub(super) async fn envelope(app: &App, request: Request) -> Response {
-    let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES * 2)
-        .await
-        .unwrap_or_default();
-    let envelope: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    let req = envelope.get("Data").and_then(|d| d.get("req"));
-    let content_type = req
-        .and_then(|r| r.get("Headers"))
-        .and_then(Value::as_object)
-        .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-type")))
-        .and_then(|(_, v)| v.as_array().and_then(|a| a.first()).or(Some(v)))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let body = req
-        .and_then(|r| r.get("Body"))
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let reply = if body.len() > MAX_BODY_BYTES {
-        Err(WebhookError::TooLarge)
-    } else {
-        sync(app, content_type.as_deref(), Bytes::copy_from_slice(body.as_bytes())).await
+    // The caller's body travels as a JSON string inside the envelope: up to twice its size.
+    let reply = match read_body(request.into_body(), MAX_BODY_BYTES * 2).await {
+        Ok(bytes) => match caller_request(&bytes) {
+            Ok((_, body)) if body.len() > MAX_BODY_BYTES => Err(WebhookError::TooLarge),
+            Ok((content_type, body)) => sync(app, content_type.as_deref(), Bytes::from(body)).await,
+            Err(error) => Err(error),
+        },
+        Err(error) => Err(error),
     };
     let (status, reply) = match reply {
         Ok(body) => (StatusCode::OK, body),
@@ -176,6 +190,35 @@ pub(super) async fn envelope(app: &App, request: Request) -> Response {
         StatusCode::OK,
         json!({ "Outputs": { "res": res }, "Logs": [format!("SecurityAlertWebhook: answered {}", status.as_u16())], "ReturnValue": null }),
     )
+}
+
+/// The caller's Content-Type and body from an invocation envelope (`Data.req.Headers`,
+/// `Data.req.Body`; a request without a body has none).
+fn caller_request(envelope: &[u8]) -> Result<(Option<String>, String), WebhookError> {
+    let envelope: Value =
+        serde_json::from_slice(envelope).map_err(|e| WebhookError::InvalidEnvelope(format!("it is not JSON ({e})")))?;
+    let req = envelope
+        .get("Data")
+        .and_then(|d| d.get("req"))
+        .filter(|r| r.is_object())
+        .ok_or_else(|| WebhookError::InvalidEnvelope("it has no request (Data.req)".into()))?;
+    let content_type = req
+        .get("Headers")
+        .and_then(Value::as_object)
+        .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-type")))
+        .and_then(|(_, v)| v.as_array().and_then(|a| a.first()).or(Some(v)))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let body = match req.get("Body") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(body)) => body.clone(),
+        Some(_) => {
+            return Err(WebhookError::InvalidEnvelope(
+                "its Data.req.Body is not a string".into(),
+            ));
+        }
+    };
+    Ok((content_type, body))
 }
 
 /// Validates the request, routes it to its workspace and syncs the incident at once.
@@ -262,4 +305,35 @@ fn reply(report: &IncidentReport, engine: &Engine) -> Value {
         "dryRun": engine.options().dry_run,
         "alerts": report.alerts,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_too_large_and_a_broken_one_is_unreadable() {
+        let big = axum::body::Body::from(vec![b'x'; 11]);
+        assert!(matches!(read_body(big, 10).await, Err(WebhookError::TooLarge)));
+        let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+            Ok(Bytes::from_static(b"{\"incidentId\"")),
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "connection reset by the caller",
+            )),
+        ];
+        let broken = axum::body::Body::from_stream(futures::stream::iter(chunks));
+        match read_body(broken, 1000).await {
+            Err(e @ WebhookError::BodyUnreadable(_)) => {
+                let (status, body) = e.into_parts();
+                assert_eq!(status, StatusCode::BAD_REQUEST);
+                assert_eq!(body["error"]["code"], "body-unreadable");
+                assert!(
+                    body["error"]["message"].as_str().unwrap().contains("connection reset"),
+                    "{body}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -30,6 +30,17 @@ pub struct TestApp {
     settings: Vec<(String, String)>,
 }
 
+impl TestApp {
+    /// The handler's own address (behind the host emulator), for requests the host would not send.
+    pub fn handler_url(&self) -> String {
+        match (&self.handler, &self._in_process) {
+            (Some(process), _) => process.base_url(),
+            (None, Some(in_process)) => in_process.base_url(),
+            (None, None) => unreachable!("a test app serves a handler"),
+        }
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.root);

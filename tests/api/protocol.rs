@@ -94,6 +94,51 @@ async fn envelope_mode_webhook_answers_in_outputs_res() {
 }
 
 #[tokio::test]
+async fn envelope_mode_says_what_is_wrong_with_an_envelope() {
+    // Requests the host would not send, straight to the handler: each is answered in
+    // `Outputs.res` with what happened, not as an empty body.
+    let app = spawn_app().await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/SecurityAlertWebhook", app.handler_url());
+    let answer = |body: Vec<u8>| {
+        let request = client.post(&url).header("content-type", "application/json").body(body);
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200, "an envelope reply");
+            let envelope: serde_json::Value = response.json().await.unwrap();
+            let res = &envelope["Outputs"]["res"];
+            let body: serde_json::Value = serde_json::from_str(res["body"].as_str().unwrap()).unwrap();
+            (
+                res["statusCode"].as_u64().unwrap(),
+                body["error"]["code"].as_str().unwrap().to_owned(),
+                body,
+            )
+        }
+    };
+    let (status, code, body) = answer(b"this is not an envelope".to_vec()).await;
+    assert_eq!((status, code.as_str()), (400, "invalid-envelope"), "{body:#}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("not JSON"),
+        "{body:#}"
+    );
+    let (status, code, body) = answer(json!({ "Data": {} }).to_string().into_bytes()).await;
+    assert_eq!((status, code.as_str()), (400, "invalid-envelope"), "{body:#}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("Data.req"),
+        "{body:#}"
+    );
+    // Larger than any envelope of an accepted body: too large, not empty.
+    let huge = vec![b' '; 9 * 1024 * 1024];
+    let (status, code, body) = answer(huge).await;
+    assert_eq!((status, code.as_str()), (413, "payload-too-large"), "{body:#}");
+    // A request with no body is still reported as an empty body.
+    let empty = json!({ "Data": { "req": { "Headers": {} } } }).to_string().into_bytes();
+    let (status, code, body) = answer(empty).await;
+    assert_eq!((status, code.as_str()), (400, "empty-body"), "{body:#}");
+    assert!(app.sim.requests().is_empty(), "no Azure call: {:?}", app.sim.requests());
+}
+
+#[tokio::test]
 async fn sigterm_stops_the_handler_gracefully() {
     let mut app = spawn_process_app().await;
     let handler = app.handler.take().unwrap();
