@@ -36,13 +36,14 @@ pub struct LogsClient {
 }
 
 impl LogsClient {
-    /// A client of the query API at `endpoint`, with tokens for `scope`.
-    pub fn new(endpoint: &Url, credential: Arc<dyn TokenCredential>, scope: &'static str) -> Self {
-        Self {
-            client: ServiceClient::for_long_requests(SERVICE, credential, scope),
+    /// A client of the query API at `endpoint`, with tokens for `scope`; fails when its HTTP
+    /// client cannot be built.
+    pub fn new(endpoint: &Url, credential: Arc<dyn TokenCredential>, scope: &'static str) -> Result<Self, AzureError> {
+        Ok(Self {
+            client: ServiceClient::for_long_requests(SERVICE, credential, scope)?,
             endpoint: endpoint.clone(),
             slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_QUERIES)),
-        }
+        })
     }
 
     fn query_url(&self, workspace: &WorkspaceGuid) -> Url {

@@ -7,7 +7,8 @@
 //! - `incident`: the incident resource and the PUT body of an update (re-exported by [`incidents`]).
 //! - [`incidents`]: the Sentinel incidents REST API (GET/PUT incident, list alerts, PUT comment).
 //! - `error`: [`AzureError`], what went wrong with which service.
-//! - `transport`: one request through the pipeline, its answer or its error.
+//! - `transport`: one request through the pipeline, its answer (at most [`MAX_ARM_BODY`] or
+//!   [`MAX_QUERY_BODY`] bytes) or its error.
 //! - [`throttle`]: client-side pacing to Resource Manager's per-principal limits.
 
 mod error;
@@ -20,3 +21,4 @@ pub mod throttle;
 mod transport;
 
 pub use error::AzureError;
+pub use transport::{MAX_ARM_BODY, MAX_QUERY_BODY};

@@ -8,10 +8,7 @@ use std::sync::Arc;
 use azure_core::{
     credentials::TokenCredential,
     error::ErrorKind,
-    http::{
-        ClientOptions, Context, ExponentialRetryOptions, Method, Pipeline, PipelineSendOptions, Request, RetryOptions,
-        Url,
-    },
+    http::{ClientOptions, Context, ExponentialRetryOptions, Method, Pipeline, Request, RetryOptions, Url},
     time::Duration,
 };
 
@@ -136,13 +133,34 @@ pub struct ServiceClient {
     service: &'static str,
     /// Requests carry [`super::throttle::Interactive`]: the pacer gives them priority.
     interactive: bool,
-    /// Bodies are read after the pipeline returns, into a buffer of their announced size.
-    streamed: bool,
+    /// The largest answer body read: past it, the call fails (and the rest is not read).
+    max_body: usize,
 }
 
-/// Largest buffer reserved up front from a `Content-Length` (the query API answers at most 64 MB
-/// of data; its JSON is a little larger).
-const MAX_PREALLOCATED: u64 = 256 << 20;
+/// The largest Resource Manager answer read: an incident, a page of alerts or comments, a
+/// workspace resource are kilobytes; a page of alerts with large entities stays well under this.
+pub const MAX_ARM_BODY: usize = 8 << 20;
+/// The largest query answer read: the query API answers at most 500,000 records and about
+/// 100 MiB (64 MB compressed) per result (Azure Monitor service limits,
+/// `articles/azure-monitor/service-limits.md`, "Query API"), plus headroom for the JSON.
+pub const MAX_QUERY_BODY: usize = 128 << 20;
+
+/// The transport of [`ServiceClient::for_long_requests`], from `builder`: no read timeout, a 20 s
+/// connect timeout, redirects not followed.
+fn long_request_transport(
+    builder: reqwest::ClientBuilder,
+    service: &'static str,
+) -> Result<azure_core::http::Transport, AzureError> {
+    let client = builder
+        .connect_timeout(std::time::Duration::from_secs(20))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| AzureError::Transport {
+            service,
+            message: format!("its HTTP client could not be built: {}", chain(&e)),
+        })?;
+    Ok(azure_core::http::Transport::new(Arc::new(client)))
+}
 
 impl ServiceClient {
     // Retries of `with_policies`: exponential from 500 ms, at most 5 retries within 40 s, each
@@ -170,22 +188,23 @@ impl ServiceClient {
     /// A client for requests that may take minutes (Log Analytics queries): no retries by the
     /// pipeline (the caller retries, and never re-sends a request that timed out on its side)
     /// and no read timeout in the transport (azure_core's default stops reading after 60 s; the
-    /// caller bounds each request itself).
-    pub fn for_long_requests(service: &'static str, credential: Arc<dyn TokenCredential>, scope: &'static str) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(20))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map(|c| azure_core::http::Transport::new(Arc::new(c)));
+    /// caller bounds each request itself). Fails when that transport cannot be built: falling
+    /// back to azure_core's default would bring its 60 s read timeout back.
+    pub fn for_long_requests(
+        service: &'static str,
+        credential: Arc<dyn TokenCredential>,
+        scope: &'static str,
+    ) -> Result<Self, AzureError> {
+        let http = long_request_transport(reqwest::Client::builder(), service)?;
         let options = ClientOptions {
             retry: RetryOptions::none(),
-            transport: http.ok(),
+            transport: Some(http),
             ..ClientOptions::default()
         };
-        Self {
-            streamed: true,
+        Ok(Self {
+            max_body: MAX_QUERY_BODY,
             ..Self::build(service, credential, scope, Vec::new(), options)
-        }
+        })
     }
 
     fn build(
@@ -212,7 +231,7 @@ impl ServiceClient {
             pipeline,
             service,
             interactive: false,
-            streamed: false,
+            max_body: MAX_ARM_BODY,
         }
     }
 
@@ -250,42 +269,16 @@ impl ServiceClient {
             })?;
             request.set_body(bytes);
         }
-        let options = PipelineSendOptions {
-            skip_checks: true,
-            ..Default::default()
-        };
         let mut ctx = Context::new().with_value(Tries::default());
         if self.interactive {
             ctx.insert(super::throttle::Interactive);
         }
-        if self.streamed {
-            return self.send_streamed(&ctx, &mut request).await;
-        }
-        match self.pipeline.send(&ctx, &mut request, Some(options)).await {
-            Ok(response) => {
-                let status = u16::from(response.status());
-                let retry_after = response
-                    .headers()
-                    .get_optional_str(&azure_core::http::headers::RETRY_AFTER)
-                    .and_then(|v| v.trim().parse::<u64>().ok());
-                let body = Body::new(response.into_body());
-                let tries = ctx
-                    .value::<Tries>()
-                    .map_or(1, |t| t.0.load(std::sync::atomic::Ordering::Relaxed));
-                Ok(Answer {
-                    status,
-                    body,
-                    tries,
-                    retry_after,
-                })
-            }
-            Err(error) => Err(self.classify(error)),
-        }
+        self.send_streamed(&ctx, &mut request).await
     }
 
     /// Sends without the pipeline buffering the body, then reads it into one buffer sized by
     /// `Content-Length`: a body of tens of megabytes is held once, not in a buffer that doubles
-    /// as it grows.
+    /// as it grows. A body larger than the client's `max_body` fails the call unread.
     async fn send_streamed(&self, ctx: &Context<'_>, request: &mut Request) -> Result<Answer, AzureError> {
         use futures::StreamExt;
         let options = azure_core::http::PipelineStreamOptions {
@@ -310,13 +303,27 @@ impl ServiceClient {
                 header(&azure_core::http::headers::CONTENT_LENGTH).unwrap_or(0),
             )
         };
-        let mut bytes = Vec::with_capacity(usize::try_from(length.min(MAX_PREALLOCATED)).unwrap_or(0));
+        // Not a transport error: sending the request again would bring the same answer.
+        let too_large = || AzureError::Decode {
+            service: self.service,
+            message: format!(
+                "the answer is larger than {} MiB, more than this service sends; it was not read",
+                self.max_body >> 20
+            ),
+        };
+        if length > self.max_body as u64 {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
         let mut stream = response.into_body();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| AzureError::Transport {
                 service: self.service,
                 message: format!("the answer broke off: {}", chain(&e)),
             })?;
+            if bytes.len() + chunk.len() > self.max_body {
+                return Err(too_large());
+            }
             bytes.extend_from_slice(&chunk);
         }
         Ok(Answer {
@@ -347,5 +354,24 @@ impl ServiceClient {
                 message,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_transport_that_cannot_be_built_is_an_error_not_the_default_transport() {
+        // No TLS version is both at least 1.3 and at most 1.2: the client cannot be built.
+        let impossible = reqwest::Client::builder()
+            .min_tls_version(reqwest::tls::Version::TLS_1_3)
+            .max_tls_version(reqwest::tls::Version::TLS_1_2);
+        let error = long_request_transport(impossible, "Log Analytics").unwrap_err();
+        assert!(
+            error.to_string().contains("Log Analytics") && error.to_string().contains("HTTP client could not be built"),
+            "{error}"
+        );
+        assert!(long_request_transport(reqwest::Client::builder(), "Log Analytics").is_ok());
     }
 }

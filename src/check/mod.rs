@@ -114,13 +114,23 @@ pub async fn run(only: Option<&str>) -> Report {
         client_id,
     };
     // One fleet for every workspace's steps, with dry run forced on: its dry runs write nothing.
-    let fleet = Fleet::build(
+    let fleet = match Fleet::build(
         &Config {
             dry_run: true,
             ..config.clone()
         },
         credential,
-    );
+    ) {
+        Ok(fleet) => fleet,
+        Err(e) => {
+            steps.push(Step::fail(
+                QUERY,
+                e,
+                "the machine's TLS set-up (its trust store) is what building an HTTPS client reads",
+            ));
+            return report(&config, steps, Vec::new());
+        }
+    };
     let mut parts = Vec::new();
     for (ws, engine) in config.workspaces.iter().zip(fleet.engines()) {
         let steps = workspace_steps(&config, ws, engine, who, tokens).await;

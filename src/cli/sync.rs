@@ -33,7 +33,7 @@ pub(super) async fn exec(args: Args) -> Outcome {
     config.dry_run |= args.dry_run;
     let credential =
         process_credential()(&config).map_err(|e| CliError::failed(format!("no Azure credential available: {e}")))?;
-    let mut fleet = Fleet::build(&config, credential);
+    let mut fleet = Fleet::build(&config, credential).map_err(CliError::failed)?;
     if let Some(wanted) = &args.workspace {
         fleet = fleet.only(wanted).map_err(CliError::usage)?;
     }

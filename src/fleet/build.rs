@@ -18,12 +18,13 @@ impl Fleet {
     /// one pacer per service), taking tokens from `credential`, and sharing the run's incident
     /// slots. No network I/O happens here; tokens, and the workspace ids the settings do not
     /// give, are fetched on first use. Building the HTTPS clients reads the system trust store.
-    pub fn build(config: &Config, credential: Arc<dyn TokenCredential>) -> Self {
+    pub fn build(config: &Config, credential: Arc<dyn TokenCredential>) -> Result<Self, String> {
         let logs = LogsClient::new(
             &config.log_analytics_endpoint,
             credential.clone(),
             config.cloud.log_analytics_scope(),
-        );
+        )
+        .map_err(|e| format!("the Azure clients could not be built: {e}"))?;
         let incidents = IncidentsClient::new(
             &config.arm_endpoint,
             &config.workspaces[0].resource,
@@ -46,7 +47,7 @@ impl Fleet {
                 .with_sync_slots(sync_slots.clone())
             })
             .collect();
-        Self::new(engines)
+        Ok(Self::new(engines))
     }
 }
 

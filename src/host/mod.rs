@@ -125,7 +125,7 @@ impl App {
                 // that answer requests.
                 tokio::task::spawn_blocking(move || {
                     let credential = credential(&config).map_err(|e| format!("no Azure credential available: {e}"))?;
-                    Ok(Fleet::build(&config, credential).with_stop(stop))
+                    Ok(Fleet::build(&config, credential)?.with_stop(stop))
                 })
                 .await
                 .unwrap_or_else(|e| Err(format!("building the Azure clients failed: {e}")))

@@ -86,7 +86,7 @@ impl WorkspaceLogs {
 fn logs_client(url: &Url) -> WorkspaceLogs {
     let ws = WorkspaceGuid::parse("c8c99641-985d-4e4e-8e91-fb3466cd0e5b").unwrap();
     WorkspaceLogs(
-        LogsClient::new(url, Arc::new(StaticCredential), "https://api.loganalytics.io/.default"),
+        LogsClient::new(url, Arc::new(StaticCredential), "https://api.loganalytics.io/.default").unwrap(),
         ws,
     )
 }
@@ -248,4 +248,50 @@ async fn an_access_error_explains_the_roles_and_the_propagation_delay() {
         err.contains("InsufficientAccessError") && err.contains("Log Analytics Reader") && err.contains("later run"),
         "{err}"
     );
+}
+
+/// A simulator whose next answer to `target` is a 200 of `bytes` bytes.
+async fn sim_with_huge_answer(
+    target: azure_sim::FaultTarget,
+    bytes: usize,
+    chunked: bool,
+) -> (azure_sim::AzureSim, Url) {
+    let sim = azure_sim::AzureSim::start(azure_sim::SimConfig::default())
+        .await
+        .unwrap();
+    sim.inject(azure_sim::Fault {
+        target,
+        kind: azure_sim::FaultKind::HugeBody { bytes, chunked },
+        times: 1,
+    });
+    let url = Url::parse(&sim.base_url()).unwrap();
+    (sim, url)
+}
+
+#[tokio::test]
+async fn a_resource_manager_answer_past_its_cap_fails_the_call_unread() {
+    use dfc_sentinel_sync::azure::MAX_ARM_BODY;
+    for chunked in [false, true] {
+        let (_sim, url) = sim_with_huge_answer(azure_sim::FaultTarget::IncidentGet, MAX_ARM_BODY + 1, chunked).await;
+        let error = incidents_client(&url).get(&name()).await.unwrap_err();
+        assert!(
+            error.to_string().contains("larger than 8 MiB"),
+            "chunked {chunked}: {error}"
+        );
+    }
+    // At the cap it is read (and then refused as the wrong shape, which it is).
+    let (_sim, url) = sim_with_huge_answer(azure_sim::FaultTarget::IncidentGet, MAX_ARM_BODY, true).await;
+    let error = incidents_client(&url).get(&name()).await.unwrap_err();
+    assert!(!error.to_string().contains("larger than"), "{error}");
+}
+
+#[tokio::test]
+async fn a_query_answer_past_its_cap_fails_the_query_unread() {
+    use dfc_sentinel_sync::azure::MAX_QUERY_BODY;
+    let (_sim, url) = sim_with_huge_answer(azure_sim::FaultTarget::Query, MAX_QUERY_BODY + 1, true).await;
+    let error = logs_client(&url)
+        .query("SecurityIncident", QUERY_TIME)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("larger than 128 MiB"), "{error}");
 }

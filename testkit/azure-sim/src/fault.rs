@@ -59,6 +59,15 @@ pub enum FaultKind {
     /// Answer 200 with a JSON body that is not the documented shape (`{"unexpected":true}`):
     /// a broken or impostor endpoint.
     Garbage,
+    /// Answer 200 with a JSON document of `bytes` bytes (one long string), with its
+    /// `Content-Length`, or in chunks without one when `chunked`: an answer larger than the
+    /// service ever sends (a broken or impostor endpoint, or a proxy gone wrong).
+    HugeBody {
+        /// Size of the body.
+        bytes: usize,
+        /// Sent in chunks, with no `Content-Length`.
+        chunked: bool,
+    },
     /// The write is applied, then its reply is lost: the caller gets this status instead (504
     /// from the gateway, as ARM answers when the resource provider replies too late; 500, 502)
     /// with the generic error body. The pipeline's retry then carries a stale etag.

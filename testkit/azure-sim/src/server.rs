@@ -201,6 +201,33 @@ fn gateway_timeout(target: FaultTarget) -> Response {
     )
 }
 
+/// A 200 JSON answer of `bytes` bytes (`{"padding":"xxx…"}`), with a `Content-Length` or in 1 MiB
+/// chunks without one.
+fn huge_body(bytes: usize, chunked: bool) -> Response {
+    const HEAD: &str = "{\"padding\":\"";
+    const TAIL: &str = "\"}";
+    let fill = bytes.saturating_sub(HEAD.len() + TAIL.len());
+    let json = [(axum::http::header::CONTENT_TYPE, "application/json")];
+    if !chunked {
+        let mut body = String::with_capacity(bytes);
+        body.push_str(HEAD);
+        body.extend(std::iter::repeat_n('x', fill));
+        body.push_str(TAIL);
+        return (axum::http::StatusCode::OK, json, body).into_response();
+    }
+    const CHUNK: usize = 1 << 20;
+    let pieces = std::iter::once(axum::body::Bytes::from_static(HEAD.as_bytes()))
+        .chain((0..fill.div_ceil(CHUNK)).map(move |i| axum::body::Bytes::from(vec![b'x'; CHUNK.min(fill - i * CHUNK)])))
+        .chain(std::iter::once(axum::body::Bytes::from_static(TAIL.as_bytes())))
+        .map(Ok::<_, std::convert::Infallible>);
+    (
+        axum::http::StatusCode::OK,
+        json,
+        axum::body::Body::from_stream(futures::stream::iter(pieces)),
+    )
+        .into_response()
+}
+
 /// Decodes the query string (serde_urlencoded via axum).
 fn params(uri: &Uri) -> HashMap<String, String> {
     Query::<HashMap<String, String>>::try_from_uri(uri)
@@ -303,6 +330,7 @@ async fn dispatch(AxumState(sim): AxumState<Arc<Inner>>, request: Request) -> Re
             )
                 .into_response(),
         ),
+        (Some(FaultKind::HugeBody { bytes, chunked }), _) => Some(huge_body(bytes, chunked)),
         (Some(FaultKind::NoContent), Some(FaultTarget::Query)) => Some(no_content()),
         (Some(kind @ (FaultKind::PartialError | FaultKind::PartialFailure)), _) => {
             partial = Some(kind);
