@@ -11,6 +11,7 @@
 //! - [`run`]: one reconciliation of the workspace (query, then each candidate).
 //! - [`incident`]: the sync of one incident (read, decide, write, audit comment, repair).
 //! - `single`: one incident synced on a caller's request (the webhook, the CLI), within a deadline.
+//! - [`split`]: how many parts the candidate query is split into, learned and given back.
 //! - [`change`]: a change this tool makes, how a read shows it applied, its change id.
 //! - [`candidates`]: the query's answer as candidates.
 //! - [`report`]: incident reports, the run summary, log lines.
@@ -25,6 +26,7 @@ mod outcome;
 mod report;
 mod run;
 mod single;
+mod split;
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -111,8 +113,8 @@ pub struct Engine {
     stop: tokio::sync::watch::Receiver<bool>,
     /// Slots for the incidents a run syncs at once ([`CONCURRENCY`]), shared by a fleet.
     sync_slots: Arc<tokio::sync::Semaphore>,
-    /// How many parts the last run had to split the candidate query into (1: none).
-    partitions: Arc<std::sync::atomic::AtomicU32>,
+    /// How many parts the next run splits the candidate query into ([`split`]).
+    split: Arc<Mutex<split::Split>>,
     /// Incidents the last runs read fresh and left as they were although the logs said to act:
     /// they go to the end of the next run's queue.
     stuck: Arc<Mutex<HashSet<String>>>,
@@ -148,7 +150,7 @@ impl Engine {
             comments_seen: Arc::default(),
             stop: tokio::sync::watch::channel(false).1,
             sync_slots: Arc::new(tokio::sync::Semaphore::new(CONCURRENCY)),
-            partitions: Arc::new(std::sync::atomic::AtomicU32::new(1)),
+            split: Arc::default(),
             stuck: Arc::default(),
         }
     }

@@ -1,7 +1,7 @@
 //! One reconciliation run: the candidate query, then each candidate synced on its own within
 //! the run's time budget.
 
-use std::{collections::VecDeque, sync::atomic::Ordering, time::Duration};
+use std::{collections::VecDeque, time::Duration};
 
 use futures::StreamExt;
 
@@ -10,6 +10,7 @@ use super::{
     candidates::{BadRow, LoggedAlert, candidates_from},
     incident::SyncRequest,
     report::{Action, ReportReason, log_report},
+    split::Answered,
 };
 use crate::{
     azure::AzureError,
@@ -236,18 +237,25 @@ pub(crate) fn work_order(candidates: &mut [Candidate], stuck: &std::collections:
 }
 
 impl Engine {
-    /// Queries every partition of the workspace: first the split the last run needed (the whole
-    /// workspace at first), then, for each part whose answer came back truncated
+    /// Queries every partition of the workspace: first the split the last runs needed (the
+    /// whole workspace at first), then, for each part whose answer came back truncated
     /// (`E_QUERY_RESULT_SET_TOO_LARGE`), its two halves. Nothing is decided from a truncated
-    /// answer; the run fails only if a part cannot be split further.
+    /// answer; the run fails only if a part cannot be split further. The next run's split is
+    /// learned from the answers ([`super::split`]).
     async fn query_workspace(
         &self,
         workspace_id: &crate::domain::WorkspaceGuid,
         deadline: tokio::time::Instant,
     ) -> Result<(Vec<Candidate>, Vec<BadRow>), AzureError> {
-        let count = self.partitions.load(Ordering::Relaxed).max(1);
+        let start = *super::lock(&self.split);
+        let count = start.count.max(1);
         let mut pending: VecDeque<Partition> = (0..count).map(|index| Partition { count, index }).collect();
         let (mut candidates, mut bad_rows) = (Vec::new(), Vec::new());
+        let mut answered = Answered {
+            count,
+            grew: false,
+            rows: 0,
+        };
         while let Some(part) = pending.pop_front() {
             let query = queries::sync_candidates(
                 self.options.lookback_days,
@@ -263,6 +271,7 @@ impl Engine {
                 Ok(Some(table)) => {
                     let started = std::time::Instant::now();
                     let rows = table.rows.len();
+                    answered.rows += rows;
                     let (c, b) = candidates_from(table)?;
                     tracing::info!(partition = %part, rows, candidates = c.len(), unreadable = b.len(), decode_ms = started.elapsed().as_millis() as u64, "candidates decoded");
                     candidates.extend(c);
@@ -273,12 +282,25 @@ impl Engine {
                         return Err(e);
                     };
                     tracing::warn!(partition = %part, parts = halves[0].count, "the candidate query's answer was too large and was cut by Log Analytics; nothing is decided from it, its two halves are queried instead");
-                    self.partitions.fetch_max(halves[0].count, Ordering::Relaxed);
+                    answered.grew = true;
+                    answered.count = answered.count.max(halves[0].count);
+                    // Kept at once, even if the run fails before its queries end.
+                    let mut split = super::lock(&self.split);
+                    split.count = split.count.max(answered.count);
                     pending.extend(halves);
                 }
                 Err(e) => return Err(e),
             }
         }
+        let next = start.after(answered);
+        if next.count < start.count {
+            tracing::info!(
+                rows = answered.rows,
+                parts = next.count,
+                "the candidate query's answers are small again: the next run queries the workspace in fewer parts"
+            );
+        }
+        *super::lock(&self.split) = next;
         Ok((candidates, bad_rows))
     }
 }

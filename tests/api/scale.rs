@@ -54,6 +54,45 @@ async fn an_answer_past_the_result_limit_is_split_until_every_part_fits_and_all_
 }
 
 #[tokio::test]
+async fn the_split_comes_back_down_when_the_answers_are_small_again_but_not_near_the_limit() {
+    let config = SimConfig {
+        query_record_limit: Some(20),
+        ..SimConfig::default()
+    };
+    let app = spawn_app_with(config, &[], &[]).await;
+    // Incidents whose alerts are still New: candidates of every run, left as they are.
+    let names: Vec<String> = (0..30).map(|_| app.seed("New", &[("New", DFC, 1)]).0).collect();
+    let queries_of_a_run = || async {
+        app.sim.clear_requests();
+        succeeded(&app.run_timer().await);
+        queries(&app).len()
+    };
+    let close = |names: &[String]| {
+        for name in names {
+            app.sim.analyst_edit(
+                name,
+                azure_sim::AnalystEdit {
+                    status: Some("Closed".into()),
+                    classification: Some(("BenignPositive".into(), Some("SuspiciousButExpected".into()))),
+                    ..azure_sim::AnalystEdit::default()
+                },
+            );
+        }
+    };
+    // 30 rows > 20: the whole (cut), then two halves that fit.
+    assert_eq!(queries_of_a_run().await, 3);
+    // 8 rows would fit in one answer, but not four times over (30 did not): the split is kept.
+    close(&names[..22]);
+    assert_eq!(queries_of_a_run().await, 2);
+    assert_eq!(queries_of_a_run().await, 2);
+    // 4 rows: well below. This run still asks in two parts; the next asks once, and is not cut.
+    close(&names[22..26]);
+    assert_eq!(queries_of_a_run().await, 2);
+    assert_eq!(queries_of_a_run().await, 1);
+    assert_eq!(queries_of_a_run().await, 1);
+}
+
+#[tokio::test]
 async fn the_recorded_size_partial_error_is_split_not_acted_on() {
     let app = spawn_app().await;
     let (name, _) = app.seed("New", &[("Resolved", DFC, 1)]);
