@@ -275,8 +275,14 @@ async fn dry_run(config: &Config, engine: &Engine) -> Step {
 
 /// The dry run's summary as a step: counts, reasons, and the incidents that would change.
 fn dry_run_step(summary: &RunSummary, lookback_days: u32) -> Step {
+    // Reopening is opt-in: its count is named only when there is one.
+    let reopen = if summary.reopened > 0 {
+        format!(", {} would reopen", summary.reopened)
+    } else {
+        String::new()
+    };
     let detail = format!(
-        "{} candidates (open, a Defender for Cloud alert changed in {lookback_days} days): {} actionable now ({} would close, {} would activate), {} left as they are, {} failed; {} from Microsoft XDR (of those read fresh)",
+        "{} candidates (open, a Defender for Cloud alert changed in {lookback_days} days): {} actionable now ({} would close, {} would activate{reopen}), {} left as they are, {} failed; {} from Microsoft XDR (of those read fresh)",
         summary.scanned,
         summary.changed,
         summary.closed,
@@ -309,7 +315,12 @@ fn dry_run_step(summary: &RunSummary, lookback_days: u32) -> Step {
     let changing: Vec<_> = summary
         .incidents
         .iter()
-        .filter(|r| matches!(r.action, Action::WouldClose | Action::WouldActivate))
+        .filter(|r| {
+            matches!(
+                r.action,
+                Action::WouldClose | Action::WouldActivate | Action::WouldReopen
+            )
+        })
         .collect();
     for r in changing.iter().take(MAX_LISTED) {
         let number = r.incident_number.map(|n| format!("#{n} ")).unwrap_or_default();

@@ -357,3 +357,36 @@ async fn incidents_from_microsoft_xdr_are_counted() {
     assert_eq!(dry["fromXdr"], 1, "{dry:#}");
     assert_eq!(sim.incident(&xdr).unwrap().status, "New");
 }
+
+#[tokio::test]
+async fn the_dry_run_names_an_incident_it_would_reopen() {
+    let sim = AzureSim::start(SimConfig::default()).await.unwrap();
+    let alert = sim.add_alert(AlertSeed {
+        status: "Resolved".into(),
+        product_name: DFC.into(),
+        ..Default::default()
+    });
+    let name = sim.add_incident(IncidentSeed {
+        status: "New".into(),
+        alert_ids: vec![alert.clone()],
+        ..Default::default()
+    });
+    // The tool closes it; then Defender for Cloud reactivates its alert.
+    let reopen = [("SYNC_REOPEN_ON_REACTIVATION", "true"), ("SYNC_DRY_RUN", "false")];
+    let synced = run_cli(settings_for(&sim), &["sync"], &reopen, &[]).await;
+    assert_eq!(synced.status.code(), Some(0), "{}", text(&synced));
+    assert_eq!(sim.incident(&name).unwrap().status, "Closed");
+    sim.set_alert_status(&alert, "InProgress");
+    let output = check(&sim, &[], &reopen, &[]).await;
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(
+        line(&out, "ok    dry-run").contains("1 actionable now (0 would close, 0 would activate, 1 would reopen)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("would-reopen   #1 ({name}) alert-reactivated")),
+        "{out}"
+    );
+    assert_eq!(sim.incident(&name).unwrap().status, "Closed", "check wrote nothing");
+}
