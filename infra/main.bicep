@@ -33,9 +33,9 @@
 
 targetScope = 'resourceGroup'
 
-@description('Function app name (globally unique: <name>.azurewebsites.net). Also used to name the other resources.')
+@description('Function app name (globally unique: <name>.azurewebsites.net). Also used to name the other resources; at most 59 characters, so that log-<name> fits a workspace name (63).')
 @minLength(2)
-@maxLength(60)
+@maxLength(59)
 param appName string = 'dfcsync-${uniqueString(resourceGroup().id)}'
 
 @description('Region of the function app and its resources (with FlexConsumption: a region that offers the `custom` runtime on Flex Consumption).')

@@ -56,6 +56,11 @@ resource sentinelConnection 'Microsoft.Web/connections@2016-06-01' = {
   tags: tags
   properties: {
     displayName: connectionName
+    // Neither the type nor the REST spec of Microsoft.Web/connections@2016-06-01 declares it, but
+    // Microsoft's own Sentinel playbook templates set it for a connection that authenticates with
+    // the Logic App's managed identity (Azure/Azure-Sentinel, e.g. Solutions/SentinelSOARessentials/
+    // Playbooks/relateAlertsToIncident-basedOnIP/azuredeploy.json; tests/fixtures/azure-types/references/).
+    #disable-next-line BCP037
     parameterValueType: 'Alternative'
     api: {
       id: subscriptionResourceId('Microsoft.Web/locations/managedApis', location, 'azuresentinel')

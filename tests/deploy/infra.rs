@@ -58,6 +58,9 @@ impl Scratch {
         let at = start + at;
         std::fs::write(&path, format!("{}{to}{}", &text[..at], &text[at + from.len()..])).unwrap();
     }
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
     pub(crate) fn check(&self) -> (bool, String) {
         check(&["--infra", self.0.to_str().unwrap()])
     }

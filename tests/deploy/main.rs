@@ -1,7 +1,8 @@
 //! Deployment tests: the packaged publish tree (`scripts/package`), the infra templates, and the
 //! offline checks that keep the Bicep, the ARM JSON and the code's configuration contract in step,
-//! several workspaces from one deployment (`infra_workspaces`), and the workbook's queries checked
-//! by Kusto.Language (`infra_workbook`).
+//! several workspaces from one deployment (`infra_workspaces`), the workbook's queries checked
+//! by Kusto.Language (`infra_workbook`), and the ARM template against Microsoft's type definitions
+//! (`infra_types`).
 //!
 //! The packaged-tree tests need `DFC_PACKAGE_DIR` pointing at the tree `scripts/package` built (a
 //! musl release build takes minutes, so the tests do not build it themselves); they fail with a
@@ -10,6 +11,7 @@
 
 mod elf;
 mod infra;
+mod infra_types;
 mod infra_workbook;
 mod infra_workspaces;
 mod package;
