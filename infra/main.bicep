@@ -472,9 +472,14 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   }
   properties: {
     serverFarmId: plan.id
+    // Hardening (docs/deploy.md, "What the templates harden"): HTTPS only, TLS 1.2 for the app and
+    // its SCM endpoint, no FTP, HTTP/2.
     httpsOnly: true
     siteConfig: {
       minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
       // EP1/Y1: empty, the value the platform's runtime-stack list gives for `custom` on Linux.
       // Flex: not set (the runtime is functionAppConfig.runtime).
       linuxFxVersion: isFlex ? null : ''
@@ -487,6 +492,24 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   dependsOn: [
     deploymentContainer
   ]
+}
+
+// No basic (user name and password) publishing credentials, for FTP or for the SCM site:
+// deployments authenticate with Microsoft Entra ID.
+resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'scm'
+  properties: {
+    allow: false
+  }
 }
 
 var principalId = useUserAssignedIdentity ? userAssignedPrincipalId : functionApp.identity.principalId

@@ -273,7 +273,18 @@ def check(infra, types_dir):
             value = dict(res)
             if isinstance(value.get("name"), str) and "/" in value["name"]:
                 value["name"] = value["name"].rsplit("/", 1)[1]  # a child's own name segment
-            walker.object(value, table[body]["properties"], table[body].get("additionalProperties"), "", top=True)
+            body_type = table[body]
+            if body_type["$type"] == "DiscriminatedObjectType":
+                # One body per value of the discriminator (basicPublishingCredentialsPolicies: its name).
+                tag = value.get(body_type["discriminator"])
+                element = body_type["elements"].get(tag)
+                if element is None:
+                    problems.append(f"{rid}: {body_type['discriminator']}={json.dumps(tag)} is none of "
+                                    f"{sorted(body_type['elements'])}")
+                    continue
+                body_type = {"properties": {**body_type.get("baseProperties", {}),
+                                            **table[element["$ref"]].get("properties", {})}}
+            walker.object(value, body_type["properties"], body_type.get("additionalProperties"), "", top=True)
     for stale in sorted(set(ALLOWED) - allowed_used):
         problems.append(f"ALLOWED lists {stale}, which the template no longer sets: remove it")
     return sorted(set(problems))
