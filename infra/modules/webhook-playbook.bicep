@@ -56,10 +56,8 @@ resource sentinelConnection 'Microsoft.Web/connections@2016-06-01' = {
   tags: tags
   properties: {
     displayName: connectionName
-    // Neither the type nor the REST spec of Microsoft.Web/connections@2016-06-01 declares it, but
-    // Microsoft's own Sentinel playbook templates set it for a connection that authenticates with
-    // the Logic App's managed identity (Azure/Azure-Sentinel, e.g. Solutions/SentinelSOARessentials/
-    // Playbooks/relateAlertsToIncident-basedOnIP/azuredeploy.json; tests/fixtures/azure-types/references/).
+    // Not in the type or the REST spec, but set by Microsoft's own Sentinel playbook templates for a
+    // connection that uses the Logic App's identity (tests/fixtures/azure-types/references/).
     #disable-next-line BCP037
     parameterValueType: 'Alternative'
     api: {
