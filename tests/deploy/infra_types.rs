@@ -60,8 +60,14 @@ fn unknown_and_mis_cased_properties_are_reported() {
 fn wrong_values_read_only_and_missing_required_properties_are_reported() {
     reported(
         &[
-            ("\"httpsOnly\": true,", "\"httpsOnly\": \"yes\", \"state\": \"Running\","),
-            ("\"kind\": \"functionapp,linux\",", "\"kind\": \"functionapp,linux\", \"location\": null,"),
+            (
+                "\"httpsOnly\": true,",
+                "\"httpsOnly\": \"yes\", \"state\": \"Running\",",
+            ),
+            (
+                "\"kind\": \"functionapp,linux\",",
+                "\"kind\": \"functionapp,linux\", \"location\": null,",
+            ),
         ],
         &[
             "properties.httpsOnly: \"yes\" is not a boolean",
@@ -71,7 +77,10 @@ fn wrong_values_read_only_and_missing_required_properties_are_reported() {
     );
     // A literal the type fixes (the storage account's blob service is always named 'default').
     reported(
-        &[("'{0}/{1}', variables('storageAccountName'), 'default'", "'{0}/{1}', variables('storageAccountName'), 'other'")],
+        &[(
+            "'{0}/{1}', variables('storageAccountName'), 'default'",
+            "'{0}/{1}', variables('storageAccountName'), 'other'",
+        )],
         &["name: \"other\" is not \"default\""],
     );
 }
@@ -88,7 +97,10 @@ fn a_name_the_longest_app_name_makes_too_long_is_reported() {
 #[test]
 fn a_resource_type_or_api_version_without_its_definition_is_reported() {
     reported(
-        &[("\"apiVersion\": \"2024-04-01\",\n      \"name\": \"[variables('planName')]\"", "\"apiVersion\": \"2099-01-01\",\n      \"name\": \"[variables('planName')]\"")],
+        &[(
+            "\"apiVersion\": \"2024-04-01\",\n      \"name\": \"[variables('planName')]\"",
+            "\"apiVersion\": \"2099-01-01\",\n      \"name\": \"[variables('planName')]\"",
+        )],
         &["Microsoft.Web/serverfarms@2099-01-01 has no type definition"],
     );
 }

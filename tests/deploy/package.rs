@@ -261,7 +261,7 @@ fn funcignore_keeps_build_output_sources_and_secrets_out_and_the_app_in() {
         ".git",
         ".gitignore",
         ".vscode",
-        "infra/main.bicep",
+        "infra/azuredeploy.json",
         "docs/deploy.md",
     ] {
         assert!(ignored(&patterns, excluded), "{excluded} would be published");

@@ -3,15 +3,12 @@
 With alertActionGroupResourceId empty no scheduledQueryRules is deployed, for every hosting plan;
 with it set, two (run-failed, no-success), kind LogAlert, on the Application Insights resource,
 wired to the action group, with the expected query, threshold, evaluation frequency and window.
-The ARM template is evaluated (armeval); the Bicep rules are read from pycep's tree, conditional on
-deployAlerts = !empty(alertActionGroupResourceId), and compared with the evaluated ARM ones.
+The template is evaluated (armeval).
 """
 
-import json
 import re
 
 import armeval
-from bicep_tree import body, op
 
 SAMPLE_ACTION_GROUP = "/subscriptions/33333333-3333-3333-3333-333333333333/resourceGroups/rg-ops/providers/Microsoft.Insights/actionGroups/ag-oncall"
 # The two alert rules, by name suffix (alert-<app>-<suffix>): what each must say.
@@ -23,10 +20,9 @@ ALERTS = {
 }
 
 
-def check(main, arm, report, evaluate, plans):
+def check(arm, report, evaluate, plans):
     """evaluate(arm, report, **params) -> (resources, values) or (None, None): check.py's."""
     check_arm(arm, report, evaluate, plans)
-    check_bicep_alerts(main, arm, report, evaluate)
 
 
 def check_arm(arm, report, evaluate, plans):
@@ -80,54 +76,3 @@ def alert_problems(props, want, scope, action_group):
     if c.get("timeAggregation") != "Count" or c.get("operator") != want["operator"] or c.get("threshold") != want["threshold"]:
         problems.append(f"{c.get('timeAggregation')} {c.get('operator')} {c.get('threshold')}")
     return problems
-
-
-def check_bicep_alerts(main, arm, report, evaluate):
-    """The Bicep alert rules: conditional on the action group, and equal to the ARM ones."""
-    variables = {n: v.get("value") for n, v in main.get("variables", {}).items()}
-    rules = {n: r for n, r in main.get("resources", {}).items() if r["type"] == "Microsoft.Insights/scheduledQueryRules"}
-    report.check(op(variables.get("deployAlerts"), "not") == {"bool_value": {"function": {"type": "empty", "parameters": {"item_to_test": "alertActionGroupResourceId"}}}},
-                 "Bicep deployAlerts = !empty(alertActionGroupResourceId)", json.dumps(variables.get("deployAlerts")))
-    resources, values = evaluate(arm, report, alertActionGroupResourceId=SAMPLE_ACTION_GROUP)
-    if resources is None:
-        return
-    arm_rules = {r["name"]: r for r in resources if r["type"] == "Microsoft.Insights/scheduledQueryRules"}
-    seen = set()
-    for name, rule in rules.items():
-        config = body(rule)
-        suffix = str(config.get("name", "")).replace("alert-${appName}-", "", 1)
-        seen.add(suffix)
-        want = ALERTS.get(suffix)
-        if want is None:
-            report.check(False, f"Bicep alert {name} is a known rule", config.get("name", ""))
-            continue
-        props = dict(config.get("properties", {}))
-        problems = []
-        if rule["config"].get("condition") != "deployAlerts":
-            problems.append(f"condition {rule['config'].get('condition')!r}")
-        if props.get("scopes") != [{"operator": {"type": "property_accessor", "operands": {"operand_1": "appInsights", "operand_2": "id"}}}]:
-            problems.append(f"scopes {props.get('scopes')}")
-        props["scopes"] = ["appi"]
-        # Resolve the query variable, then compare with the rule's own expectations and with ARM.
-        criteria = [dict(c) for c in props.get("criteria", {}).get("allOf", [])]
-        for c in criteria:
-            if isinstance(c.get("query"), str) and c["query"] in variables:
-                c["query"] = variables[c["query"]]
-        props["criteria"] = {"allOf": criteria}
-        if props.get("actions", {}).get("actionGroups") != ["alertActionGroupResourceId"]:
-            problems.append(f"actionGroups {props.get('actions', {}).get('actionGroups')}")
-        props["actions"] = {"actionGroups": ["ag"]}
-        problems += alert_problems(props, want, "appi", "ag")
-        arm_rule = arm_rules.get(f"alert-{values['appName']}-{suffix}")
-        if arm_rule is None:
-            problems.append("no ARM rule of that name")
-        else:
-            for key in ("severity", "evaluationFrequency", "windowSize", "autoMitigate", "enabled"):
-                if props.get(key) != arm_rule["properties"].get(key):
-                    problems.append(f"{key}: Bicep {props.get(key)!r} vs ARM {arm_rule['properties'].get(key)!r}")
-            if criteria != arm_rule["properties"].get("criteria", {}).get("allOf"):
-                problems.append(f"criteria: Bicep {criteria} vs ARM {arm_rule['properties'].get('criteria', {}).get('allOf')}")
-            if config.get("kind") != arm_rule.get("kind"):
-                problems.append(f"kind: Bicep {config.get('kind')!r} vs ARM {arm_rule.get('kind')!r}")
-        report.check(not problems, f"Bicep alert {suffix}: only with an action group, on appInsights.id, same as ARM", "; ".join(problems))
-    report.check(seen == set(ALERTS), "Bicep declares the run-failed and no-success alert rules", f"found {sorted(seen)}")

@@ -7,7 +7,7 @@
     workbook file, and the playbook deployment's workflow `definition` from
     infra/playbook/webhook-playbook.definition.json.
 
-The Bicep loads both files itself (loadJsonContent). tools/infra/check.py fails when a copy
+tools/infra/check.py fails when a copy
 differs; run this, then the checks. Usage: embed.py [--infra DIR] [--check] (--check: only say
 whether anything would change; exit 1 if so).
 """

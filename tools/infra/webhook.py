@@ -1,18 +1,17 @@
 """Check 8 of tools/infra/check.py: the webhook path (deployWebhookPlaybook).
 
 The playbook's workflow definition is one file, infra/playbook/webhook-playbook.definition.json:
-the Bicep loads it (loadJsonContent), the ARM template embeds it, and it is checked once here. The
-ARM template is evaluated (armeval.evaluate_nested) with the switch off and on; the Bicep modules
-are read from pycep's tree. What each side must say:
+the template embeds it, and it is checked once here. The template is evaluated
+(armeval.evaluate_nested) with the switch off and on. What it must say:
 
   - off (the default): no playbook deployment, no automation deployment;
-  - on: the playbook (modules/webhook-playbook.bicep) in the function app's resource group: an
+  - on: the playbook deployment (webhook-playbook-*) in the function app's resource group: an
     azuresentinel API connection authenticated by the Logic App's system-assigned identity
     (parameterValueType Alternative, $connections authentication ManagedServiceIdentity), the
     definition file, webhookUrl https://<function app host>/api/SecurityAlertWebhook and
     functionKey = listKeys(<function app>/host/default).functionKeys.default, Microsoft Sentinel
     Automation Contributor on that resource group for sentinelAutomationPrincipalId (none when it
-    is empty); the automation deployment (modules/webhook-automation.bicep) at the workspace's
+    is empty); the automation deployment (webhook-automation-*) at the workspace's
     subscription and resource group, after the playbook deployment: Microsoft Sentinel Reader on
     the workspace for the playbook's identity, and two enabled automation rules on incidents,
     Created and Updated, for the Defender for Cloud product names of src/domain/mod.rs and incidents
@@ -30,7 +29,6 @@ import json
 import re
 
 import armeval
-from bicep_tree import accessor, body, condition, dumps, fn, op, unquote_keys
 
 AUTOMATION_CONTRIBUTOR = "f4c81013-99ee-4d62-a7ee-b3f1f648599a"
 SENTINEL_READER = "8d289c81-5878-46d4-8554-54e1e3d8b5cb"
@@ -46,13 +44,12 @@ def product_names(repo):
     return set(re.findall(r'"([^"]+)"', m.group(1))) if m else None
 
 
-def check(repo, infra, modules, arm, report, workspace):
+def check(repo, infra, arm, report, workspace):
     definition = check_definition(infra, report)
     check_function(repo, report)
     names = product_names(repo)
     report.check(bool(names), "DEFENDER_PRODUCT_NAMES found in src/domain/mod.rs")
     check_arm(arm, definition, names or set(), report, workspace)
-    check_bicep(infra, modules, arm, definition, report, workspace)
 
 
 def check_definition(infra, report):
@@ -234,110 +231,3 @@ def rule_problems(rules, names, playbook_id, tenant, scope):
         if not isinstance(p.get("order"), int) or not 1 <= p["order"] <= 1000:
             problems.append(f"{when}: order {p.get('order')}")
     return problems
-
-
-def resolve(node, variables):
-    """Replaces names of the module's variables by their (resolved) values, deeply."""
-    if isinstance(node, str) and node in variables:
-        return resolve(variables[node], variables)
-    if isinstance(node, dict):
-        return {k: resolve(v, variables) for k, v in node.items()}
-    if isinstance(node, list):
-        return [resolve(v, variables) for v in node]
-    return node
-
-
-def check_bicep(infra, modules, arm, definition, report, workspace):
-    main = modules.get("main.bicep", {})
-    mods = {n: m for n, m in main.get("modules", {}).items()}
-    by_path = {m.get("detail", {}).get("path"): (n, m) for n, m in mods.items()}
-    pb_name, pb_mod = by_path.get("modules/webhook-playbook.bicep", (None, {}))
-    au_name, au_mod = by_path.get("modules/webhook-automation.bicep", (None, {}))
-    au_params = body(au_mod).get("params", {})
-    report.check(pb_name is not None and au_name is not None
-                 and condition(pb_mod) == "deployWebhookPlaybook" and condition(au_mod) == "deployWebhookPlaybook"
-                 and "scope" not in body(pb_mod)
-                 and fn(body(au_mod).get("scope"), "resource_group") == {"resource_group_name": "workspaceResourceGroupName",
-                                                                        "subscription_id": "workspaceSubscriptionId"}
-                 and accessor(au_params.get("playbookResourceId")) == f"{pb_name}.outputs.playbookResourceId"
-                 and accessor(au_params.get("principalId")) == f"{pb_name}.outputs.playbookPrincipalId"
-                 and body(pb_mod).get("params", {}).get("sentinelAutomationPrincipalId") == "sentinelAutomationPrincipalId",
-                 "Bicep webhook: the playbook (app's resource group) and automation (workspace's resource group) modules only with "
-                 "deployWebhookPlaybook, wired by the playbook's outputs",
-                 dumps({"playbook": pb_mod, "automation": au_mod}))
-
-    pb = modules.get("modules/webhook-playbook.bicep", {})
-    res = {r["type"]: (n, r) for n, r in pb.get("resources", {}).items()}
-    conn_name, conn = res.get("Microsoft.Web/connections", (None, {}))
-    _, flow = res.get("Microsoft.Logic/workflows", (None, {}))
-    _, site = res.get("Microsoft.Web/sites", (None, {}))
-    fp = body(flow).get("properties", {})
-    load = fn(fp.get("definition"), "load_json_content") or {}
-    loaded = (infra / "modules" / str(load.get("file_path"))).resolve()
-    params = unquote_keys(fp.get("parameters", {}))
-    sentinel = params.get("$connections", {}).get("value", {}).get("azuresentinel", {})
-    api = fn(body(conn).get("properties", {}).get("api", {}).get("id"), "subscription_resource_id") or {}
-    report.check(site.get("existing") is True and loaded == (infra / DEFINITION).resolve()
-                 and body(flow).get("identity") == {"type": "SystemAssigned"}
-                 and body(conn).get("properties", {}).get("parameterValueType") == "Alternative"
-                 and "azuresentinel" in dumps(api) and accessor(sentinel.get("connectionId")) == f"{conn_name}.id"
-                 and sentinel.get("connectionProperties") == {"authentication": {"type": "ManagedServiceIdentity"}},
-                 f"Bicep webhook playbook: azuresentinel connection (parameterValueType Alternative), workflow with a system-assigned "
-                 f"identity and infra/{DEFINITION}, managed-identity $connections",
-                 dumps({"definition": fp.get("definition"), "connection": body(conn), "$connections": sentinel}))
-    key = op(params.get("functionKey", {}).get("value"), "property_accessor") or {}
-    lk = fn(key.get("operand_1"), "list_func") or {}
-    report.check(params.get("webhookUrl", {}).get("value") == f"https://${{functionApp.properties.defaultHostName}}/api/{FUNCTION}"
-                 and lk.get("func_name") == "listKeys" and lk.get("resource_identifier") == "${functionApp.id}/host/default"
-                 and accessor(key.get("operand_2")) == "functionKeys.default",
-                 f"Bicep webhook playbook: webhookUrl https://<functionApp.properties.defaultHostName>/api/{FUNCTION}, "
-                 "functionKey listKeys('<functionApp.id>/host/default').functionKeys.default",
-                 dumps({"webhookUrl": params.get("webhookUrl"), "functionKey": params.get("functionKey")}))
-    variables = {n: v.get("value") for n, v in pb.get("variables", {}).items()}
-    roles = [r for r in pb.get("resources", {}).values() if r["type"] == "Microsoft.Authorization/roleAssignments"]
-    report.check(len(roles) == 1 and condition(roles[0]) == "grantAutomationRole"
-                 and op(variables.get("grantAutomationRole"), "not") == {"bool_value": {"function": {"type": "empty", "parameters": {"item_to_test": "sentinelAutomationPrincipalId"}}}}
-                 and "scope" not in body(roles[0]) and variables.get("automationContributorRoleId") == AUTOMATION_CONTRIBUTOR,
-                 "Bicep webhook playbook: Automation Contributor on the resource group, only when sentinelAutomationPrincipalId is set",
-                 dumps({"roles": roles, "grantAutomationRole": variables.get("grantAutomationRole")}))
-
-    au = modules.get("modules/webhook-automation.bicep", {})
-    variables = {n: v.get("value") for n, v in au.get("variables", {}).items()}
-    readers = [r for r in au.get("resources", {}).values() if r["type"] == "Microsoft.Authorization/roleAssignments"]
-    report.check(len(readers) == 1 and body(readers[0]).get("scope") == "workspace"
-                 and variables.get("sentinelReaderRoleId") == SENTINEL_READER,
-                 "Bicep webhook automation: Microsoft Sentinel Reader for principalId on the workspace", dumps(readers))
-    arm_rules = {}
-    on = nested(arm, report, sentinelWorkspaceResourceId=workspace, deployWebhookPlaybook=True)
-    if on is not None and by_prefix(on, "webhook-automation"):
-        for r in by_prefix(on, "webhook-automation")["resources"]:
-            if r["type"] == "Microsoft.SecurityInsights/automationRules":
-                arm_rules[r["properties"]["triggeringLogic"]["triggersWhen"]] = r
-    problems = []
-    rules = [r for r in au.get("resources", {}).values() if r["type"] == "Microsoft.SecurityInsights/automationRules"]
-    for r in rules:
-        p = body(r).get("properties", {})
-        logic = resolve(p.get("triggeringLogic", {}), variables)
-        when = logic.get("triggersWhen")
-        arm_rule = arm_rules.get(when)
-        if body(r).get("scope") != "workspace":
-            problems.append(f"{when}: scope {body(r).get('scope')}")
-        if arm_rule is None:
-            problems.append(f"{when}: no ARM rule")
-            continue
-        if logic != arm_rule["properties"]["triggeringLogic"]:
-            problems.append(f"{when}: triggeringLogic Bicep {dumps(logic)} vs ARM {dumps(arm_rule['properties']['triggeringLogic'])}")
-        if p.get("order") != arm_rule["properties"].get("order"):
-            problems.append(f"{when}: order Bicep {p.get('order')} vs ARM {arm_rule['properties'].get('order')}")
-        actions = resolve(p.get("actions"), variables)
-        a = actions[0] if isinstance(actions, list) and len(actions) == 1 else {}
-        config = a.get("actionConfiguration", {})
-        tenant = op(config.get("tenantId"), "property_accessor") or {}
-        if (a.get("actionType") != "RunPlaybook" or a.get("order") != 1 or config.get("logicAppResourceId") != "playbookResourceId"
-                or tenant.get("operand_2") != "tenantId" or fn(tenant.get("operand_1"), "subscription") is None):
-            problems.append(f"{when}: actions {dumps(actions)} (want RunPlaybook playbookResourceId, subscription().tenantId)")
-    if sorted(arm_rules) != ["Created", "Updated"] or len(rules) != 2:
-        problems.append(f"{len(rules)} Bicep rules, ARM rules {sorted(arm_rules)}")
-    report.check(not problems, "Bicep webhook automation: rules Created and Updated on the workspace, with the same triggering logic, "
-                 "order and action as ARM", "; ".join(problems))
-

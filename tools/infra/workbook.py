@@ -1,9 +1,8 @@
 """Check 9 of tools/infra/check.py: the workbook (deployWorkbook).
 
 Sources: infra/workbook/queries/*.kql are the query texts; infra/workbook/dfc-sync.workbook.json is
-the workbook (Azure Monitor workbook JSON, "Notebook/1.0") that embeds them; the Bicep
-(modules/workbook.bicep) loads that file, the ARM template embeds it (tools/infra/embed.py writes
-both embedded copies from the sources). What must hold:
+the workbook (Azure Monitor workbook JSON, "Notebook/1.0") that embeds them; the template embeds
+it (tools/infra/embed.py writes the embedded copy from the sources). What must hold:
 
   - the workbook is JSON, version Notebook/1.0, with a TimeRange parameter; no string in it starts
     with '[' (ARM would evaluate it); every query item is named "query - <stem>" and its query is
@@ -16,9 +15,7 @@ both embedded copies from the sources). What must hold:
     workspace's subscription and resource group; its workbook is kind shared, category sentinel,
     sourceId the workspace, named by a guid of the workspace and the Application Insights resource,
     and its serializedData is the workbook file with the two placeholders replaced by the
-    workspace's and the Application Insights resource's ids;
-  - Bicep: the workbook module only with deployWorkbook, at the workspace's resource group, given
-    appInsights.id; the module loads the workbook file and replaces the same placeholders.
+    workspace's and the Application Insights resource's ids.
 
 Kusto.Language checks every query (tests/deploy/infra_workbook.rs, with tools/kql/check.js and only
 the tables of the item's resource: SecurityIncident and SecurityAlert, or traces and requests).
@@ -28,7 +25,6 @@ import json
 import re
 
 import armeval
-from bicep_tree import accessor, body, condition, dumps, fn
 
 WORKBOOK = "workbook/dfc-sync.workbook.json"
 QUERIES = "workbook/queries"
@@ -56,10 +52,9 @@ def embedded_text(text):
     return text[:-1] if text.endswith("\n") else text
 
 
-def check(infra, modules, arm, report, workspace):
+def check(infra, arm, report, workspace):
     workbook = check_file(infra, report)
     check_arm(arm, workbook, report, workspace)
-    check_bicep(infra, modules, report)
 
 
 def check_file(infra, report):
@@ -156,31 +151,3 @@ def check_arm(arm, wb, report, workspace):
                             "(the embedded copy differs: run tools/infra/embed.py)")
     report.check(not problems, "ARM workbook: kind shared, category sentinel, sourceId the workspace, guid name, serializedData the "
                  "workbook file with the workspace's and Application Insights' ids", "; ".join(problems))
-
-
-def check_bicep(infra, modules, report):
-    main = modules.get("main.bicep", {})
-    mod = next((m for m in main.get("modules", {}).values() if m.get("detail", {}).get("path") == "modules/workbook.bicep"), {})
-    report.check(condition(mod) == "deployWorkbook"
-                 and fn(body(mod).get("scope"), "resource_group") == {"resource_group_name": "workspaceResourceGroupName",
-                                                                     "subscription_id": "workspaceSubscriptionId"}
-                 and accessor(body(mod).get("params", {}).get("appInsightsResourceId")) == "appInsights.id",
-                 "Bicep workbook: the module only with deployWorkbook, at the workspace's resource group, given appInsights.id",
-                 dumps(mod))
-    wbm = modules.get("modules/workbook.bicep", {})
-    book = next((r for r in wbm.get("resources", {}).values() if r["type"] == "Microsoft.Insights/workbooks"), {})
-    cfg = body(book)
-    p = cfg.get("properties", {})
-    outer = fn(p.get("serializedData"), "replace") or {}
-    inner = fn(outer.get("original_string"), "replace") or {}
-    load = fn((fn(inner.get("original_string"), "string") or {}).get("value_to_convert"), "load_json_content") or {}
-    loaded = (infra / "modules" / str(load.get("file_path"))).resolve()
-    replaced = {inner.get("old_string"): accessor(inner.get("new_string")), outer.get("old_string"): accessor(outer.get("new_string"))}
-    name = fn(cfg.get("name"), "guid") or {}
-    report.check(loaded == (infra / WORKBOOK).resolve()
-                 and replaced == {WORKSPACE_PLACEHOLDER: "workspace.id", APP_INSIGHTS_PLACEHOLDER: "appInsightsResourceId"}
-                 and cfg.get("kind") == "shared" and p.get("category") == "sentinel" and accessor(p.get("sourceId")) == "workspace.id"
-                 and "appInsightsResourceId" in dumps(name),
-                 f"Bicep workbook: loads infra/{WORKBOOK}, replaces the workspace and Application Insights placeholders, kind shared, "
-                 "category sentinel, sourceId workspace.id, guid name",
-                 dumps(cfg))

@@ -1,11 +1,10 @@
 """Check 10 of tools/infra/check.py: several Sentinel workspaces from one deployment.
 
-Both templates take, besides sentinelWorkspaceResourceId (the primary workspace), two arrays:
+The template takes, besides sentinelWorkspaceResourceId (the primary workspace), two arrays:
 additionalWorkspaceResourceIds (the deployer can create role assignments there) and
-delegatedWorkspaceResourceIds (Azure Lighthouse: the customer's delegation grants the roles). The
-ARM template is evaluated (armeval) with one workspace and with a primary, two additional and one
-delegated workspace; the Bicep is translated into ARM expressions (bicep_tree.to_arm) and
-evaluated the same way, so the two are compared by what they deploy. What must hold:
+delegatedWorkspaceResourceIds (Azure Lighthouse: the customer's delegation grants the roles). It
+is evaluated (armeval) with one workspace and with a primary, two additional and one delegated
+workspace. What must hold:
 
   - both parameters are arrays that default to [];
   - SENTINEL_WORKSPACE_RESOURCE_ID is the primary, additional and delegated ids joined with ',' in
@@ -14,28 +13,23 @@ evaluated the same way, so the two are compared by what they deploy. What must h
   - a malformed id (not /subscriptions/<sub>/resourceGroups/<rg>/providers/
     Microsoft.OperationalInsights/workspaces/<name>) or a workspace listed twice fails the
     evaluation, with an error that names it;
-  - every additional workspace gets one deployment of modules/workspace-access.bicep (a copy loop
-    in ARM, a module loop in Bicep) at its own subscription and resource group, with the
+  - every additional workspace gets one deployment of the workspace-access template (a copy loop)
+    at its own subscription and resource group, with the
     primary's inner template: Microsoft Sentinel Responder and Log Analytics Reader on the
     workspace for the app's identity (system- or user-assigned), named guid(workspace id,
     principal, role); the deployment names are deterministic and distinct;
   - a delegated workspace gets no deployment and no role assignment: no evaluated resource outside
     the function app's settings names it;
-  - Bicep and ARM agree: the same two settings for every sample list (and the same errors), and the
-    same module deployments (name, condition, subscription, resource group; the workspace module's
-    parameters), loop included;
   - infra/lighthouse/delegation.json (the customer's Azure Lighthouse delegation): a subscription
     deployment whose registration definition authorizes exactly the app's identity with the two
-    roles workspace-access.bicep grants (no Owner, no User Access Administrator) for the managing
+    roles the workspace-access template grants (no Owner, no User Access Administrator) for the managing
     tenant, assigned on the workspace's resource group only.
 """
 
 import json
 
 import armeval
-from bicep_tree import Names, Untranslatable, arm_variables, body, to_arm
 
-ACCESS_MODULE = "modules/workspace-access.bicep"
 LIGHTHOUSE = "lighthouse/delegation.json"
 OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
 USER_ACCESS_ADMINISTRATOR = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
@@ -74,20 +68,24 @@ def scenarios(primary):
     }
 
 
-def check(infra, modules, arm, report, workspace):
-    main = modules.get("main.bicep", {})
-    access = modules.get(ACCESS_MODULE, {})
-    roles = {n: v.get("value") for n, v in access.get("variables", {}).items() if n.endswith("RoleId")}
-    check_parameters(main, arm, report)
-    bicep = BicepSide(main, workspace)
+def check(infra, arm, report, workspace):
+    roles = access_roles(arm)
+    check_parameters(arm, report)
     for name, (params, joined, several) in scenarios(workspace).items():
-        check_settings(arm, bicep, report, workspace, name, params, joined, several)
-    check_refused(arm, bicep, report, workspace)
+        check_settings(arm, report, workspace, name, params, joined, several)
+    check_refused(arm, report, workspace)
     check_loop(arm, report, workspace, set(roles.values()))
     check_delegated(arm, report, workspace)
-    check_bicep_loop(main, report)
-    check_modules(arm, bicep, report, workspace)
     check_lighthouse(infra, report, roles)
+
+
+def access_roles(arm):
+    """The role-definition ids the workspace-access template grants: its variables named *RoleId."""
+    for res in arm.get("resources", []):
+        if res.get("type") == "Microsoft.Resources/deployments" and "workspace-access" in str(res.get("name")) and "copy" not in res:
+            variables = res.get("properties", {}).get("template", {}).get("variables", {})
+            return {n: v for n, v in variables.items() if n.endswith("RoleId")}
+    return {}
 
 
 def settings(arm, workspace, params):
@@ -97,116 +95,43 @@ def settings(arm, workspace, params):
     return {s["name"]: s["value"] for s in site["properties"]["siteConfig"]["appSettings"]}
 
 
-class BicepSide:
-    """main.bicep evaluated through its ARM translation: its own parameters (defaults translated),
-    its variables, and any expression of it."""
-
-    def __init__(self, tree, workspace):
-        self.tree, self.workspace = tree, workspace
-        self.names = Names(tree)
-        params = {}
-        for name, p in tree.get("parameters", {}).items():
-            decl = {}
-            if p.get("default") is not None:  # pycep: None for a required parameter
-                decl["defaultValue"] = "[" + to_arm(p["default"], self.names) + "]"
-            params[name] = decl
-        self.template = {"parameters": params, "variables": arm_variables(tree)}
-
-    def evaluator(self, params):
-        return armeval.Template(self.template, {"sentinelWorkspaceResourceId": self.workspace, **params})
-
-    def value(self, node, params, names=None):
-        return self.evaluator(params).value("[" + to_arm(node, names or self.names) + "]")
-
-    def setting(self, name, params):
-        items = self.tree.get("variables", {}).get("contractAppSettings", {}).get("value", [])
-        node = next((i["value"] for i in items if isinstance(i, dict) and i.get("name") == name), None)
-        if node is None:
-            raise Untranslatable(f"no {name} in contractAppSettings")
-        return self.value(node, params)
-
-    def deployments(self, params):
-        """Every module instance: (symbol, path, evaluated name, deployed, subscription, resource
-        group, {workspaceName, principalId} for the workspace module)."""
-        t = self.evaluator(params)
-        out = []
-        for symbol, m in self.tree.get("modules", {}).items():
-            config = m.get("config", {})
-            loop = config.get("loop_type")
-            instances = [self.names]
-            if loop:
-                detail = loop["detail"]
-                array = to_arm(detail["array_name"], self.names)
-                count = len(t.value("[" + array + "]"))
-                instances = [self.names.with_names(**{detail["item_name"]: f"{array}[{i}]",
-                                                       **({detail["index_name"]: str(i)} if "index_name" in detail else {})})
-                             for i in range(count)]
-            for names in instances:
-                cfg = body(m)
-                cond = config.get("condition")
-                deployed = True if cond is None else t.value("[" + to_arm(cond, names) + "]")
-                scope = cfg.get("scope")
-                sub, rg = armeval.SUBSCRIPTION, armeval.RESOURCE_GROUP
-                if scope is not None:
-                    sp = scope["function"]["parameters"]
-                    sub = t.value("[" + to_arm(sp["subscription_id"], names) + "]")
-                    rg = t.value("[" + to_arm(sp["resource_group_name"], names) + "]")
-                path = m.get("detail", {}).get("path")
-                access = {}
-                if path == ACCESS_MODULE:
-                    access = {k: t.value("[" + to_arm(v, names) + "]") for k, v in cfg.get("params", {}).items()}
-                out.append((symbol, path, t.value("[" + to_arm(cfg.get("name"), names) + "]"), deployed, sub, rg, access))
-        return out
-
-
-def check_parameters(main, arm, report):
+def check_parameters(arm, report):
     problems = []
     for name in ARRAYS:
-        b, a = main.get("parameters", {}).get(name, {}), arm.get("parameters", {}).get(name, {})
-        if b.get("type") != "array" or b.get("default") != [] or a.get("type") != "array" or a.get("defaultValue") != []:
-            problems.append(f"{name}: Bicep {b.get('type')} = {b.get('default')!r}, ARM {a.get('type')} = {a.get('defaultValue')!r}")
-    report.check(not problems, "workspaces: additionalWorkspaceResourceIds and delegatedWorkspaceResourceIds are arrays defaulting to [] "
-                 "in both templates", "; ".join(problems))
+        a = arm.get("parameters", {}).get(name, {})
+        if a.get("type") != "array" or a.get("defaultValue") != []:
+            problems.append(f"{name}: {a.get('type')} = {a.get('defaultValue')!r}")
+    report.check(not problems, "workspaces: additionalWorkspaceResourceIds and delegatedWorkspaceResourceIds are arrays defaulting to []",
+                 "; ".join(problems))
 
 
-def check_settings(arm, bicep, report, workspace, scenario, params, joined, several):
+def check_settings(arm, report, workspace, scenario, params, joined, several):
     customer_id = armeval.Ref(f"reference({workspace})").get("customerId")
     want_id = "" if several else customer_id
     problems = []
     try:
         a = settings(arm, workspace, params)
-        a = (a.get("SENTINEL_WORKSPACE_RESOURCE_ID"), a.get("SENTINEL_WORKSPACE_ID"))
+        got = (a.get("SENTINEL_WORKSPACE_RESOURCE_ID"), a.get("SENTINEL_WORKSPACE_ID"))
+        if got != (joined, want_id):
+            problems.append(f"SENTINEL_WORKSPACE_RESOURCE_ID={got[0]!r}, SENTINEL_WORKSPACE_ID={got[1]!r}")
     except armeval.EvalError as e:
-        a = None
-        problems.append(f"ARM does not evaluate: {e}")
-    try:
-        b = (bicep.setting("SENTINEL_WORKSPACE_RESOURCE_ID", params), bicep.setting("SENTINEL_WORKSPACE_ID", params))
-    except (armeval.EvalError, Untranslatable) as e:
-        b = None
-        problems.append(f"Bicep does not evaluate: {e}")
-    for label, got in (("ARM", a), ("Bicep", b)):
-        if got is not None and got != (joined, want_id):
-            problems.append(f"{label}: SENTINEL_WORKSPACE_RESOURCE_ID={got[0]!r}, SENTINEL_WORKSPACE_ID={got[1]!r}")
+        problems.append(f"does not evaluate: {e}")
     report.check(not problems, f"workspaces, {scenario}: SENTINEL_WORKSPACE_RESOURCE_ID the ids joined with ',' in order, "
-                 f"SENTINEL_WORKSPACE_ID {'empty' if several else 'the primary workspace customerId'}, the same in Bicep and ARM",
+                 f"SENTINEL_WORKSPACE_ID {'empty' if several else 'the primary workspace customerId'}",
                  f"want ({joined!r}, {want_id!r}); " + "; ".join(problems))
 
 
-def check_refused(arm, bicep, report, workspace):
+def check_refused(arm, report, workspace):
     problems = []
     for what, (params, named) in BAD.items():
-        for label, run in (("ARM", lambda: settings(arm, workspace, params)),
-                           ("Bicep", lambda: bicep.setting("SENTINEL_WORKSPACE_RESOURCE_ID", params))):
-            try:
-                value = run()
-                problems.append(f"{label} accepts {what}: {value}")
-            except armeval.EvalError as e:
-                if named not in str(e):
-                    problems.append(f"{label} refuses {what} without naming {named!r}: {e}")
-            except Untranslatable as e:
-                problems.append(f"Bicep does not translate: {e}")
+        try:
+            value = settings(arm, workspace, params)
+            problems.append(f"accepts {what}: {value}")
+        except armeval.EvalError as e:
+            if named not in str(e):
+                problems.append(f"refuses {what} without naming {named!r}: {e}")
     report.check(not problems, "workspaces: a malformed workspace resource id (8 segments, another type, an empty segment, a "
-                 "trailing slash) or a workspace listed twice fails the deployment, naming it, in both templates", "; ".join(problems))
+                 "trailing slash) or a workspace listed twice fails the deployment, naming it", "; ".join(problems))
 
 
 def nested(arm, report, what, **params):
@@ -299,49 +224,6 @@ def check_delegated(arm, report, workspace):
                  "only its place in SENTINEL_WORKSPACE_RESOURCE_ID", "; ".join(problems))
 
 
-def check_bicep_loop(main, report):
-    mods = main.get("modules", {})
-    loops = {n: m for n, m in mods.items() if m.get("config", {}).get("loop_type")}
-    access = [m for m in loops.values() if m.get("detail", {}).get("path") == ACCESS_MODULE]
-    loop = access[0]["config"] if len(access) == 1 else {}
-    detail = loop.get("loop_type", {}).get("detail", {})
-    report.check(len(access) == 1 and detail.get("array_name") == "additionalWorkspaceResourceIds" and loop.get("condition") is None,
-                 f"Bicep workspaces: {ACCESS_MODULE} in a module loop over additionalWorkspaceResourceIds, without a condition",
-                 json.dumps({n: {"path": m.get("detail", {}).get("path"), "loop": m["config"].get("loop_type")} for n, m in loops.items()}))
-    # The delegated ids are read once: into allWorkspaceResourceIds (and from there into the setting).
-    uses = [n for kind in ("variables", "resources", "modules", "outputs") for n, v in main.get(kind, {}).items()
-            if mentions(v, '"delegatedWorkspaceResourceIds"')]
-    report.check(uses == ["allWorkspaceResourceIds"], "Bicep workspaces: delegatedWorkspaceResourceIds is read only by "
-                 "allWorkspaceResourceIds (no role assignment, no module for it)", f"read by {uses}")
-
-
-def check_modules(arm, bicep, report, workspace):
-    problems = []
-    for scenario, (params, _, _) in scenarios(workspace).items():
-        full = {"sentinelWorkspaceResourceId": workspace, **params}
-        for extra in ({}, {"deployWebhookPlaybook": True, "userAssignedIdentityResourceId": SAMPLE_IDENTITY}):
-            try:
-                b = bicep.deployments({**params, **extra})
-            except (armeval.EvalError, Untranslatable) as e:
-                problems.append(f"{scenario}: Bicep modules do not evaluate: {e}")
-                continue
-            try:
-                a = armeval.evaluate_nested(arm, {**full, **extra})
-            except armeval.EvalError as e:
-                problems.append(f"{scenario}: ARM deployments do not evaluate: {e}")
-                continue
-            b_set = sorted((name, dep, sub, rg) for _, _, name, dep, sub, rg, _ in b)
-            a_set = sorted((d["name"], d["deployed"], d["subscription"], d["resource_group"]) for d in a)
-            if b_set != a_set:
-                problems.append(f"{scenario} {sorted(extra)}: Bicep {b_set} vs ARM {a_set}")
-            a_params = {d["name"]: d["parameters"] for d in a}
-            for _, _, name, _, _, _, access in b:
-                if access and access != a_params.get(name):
-                    problems.append(f"{scenario}: {name}: Bicep parameters {access} vs ARM {a_params.get(name)}")
-    report.check(not problems, "workspaces: Bicep modules and ARM deployments agree (names, conditions, subscriptions, resource "
-                 "groups, the workspace module's parameters), the loop included, for every sample list", "; ".join(problems))
-
-
 def check_lighthouse(infra, report, roles):
     path = infra / LIGHTHOUSE
     try:
@@ -379,4 +261,4 @@ def check_lighthouse(infra, report, roles):
             problems.append(f"registration assignments {[(d['resource_group'], r.get('properties')) for d, r in assigns]} "
                             f"(want one, on resource group {rg}, of {def_id})")
     report.check(not problems, f"{LIGHTHOUSE}: a subscription deployment that delegates the workspace's resource group to the managing "
-                 "tenant, authorizing only the app's identity with the two roles workspace-access.bicep grants", "; ".join(problems))
+                 "tenant, authorizing only the app's identity with the two roles the workspace-access template grants", "; ".join(problems))
