@@ -112,3 +112,20 @@ fn an_exception_the_template_no_longer_needs_is_reported() {
         &["ALLOWED lists", "properties.parameterValueType", "no longer sets"],
     );
 }
+
+#[test]
+fn the_lighthouse_delegation_is_checked_too() {
+    let scratch = Scratch::new();
+    scratch.edit(
+        "lighthouse/delegation.json",
+        "\"authorizations\": \"[variables('authorizations')]\"",
+        "\"authorizations\": \"[variables('authorizations')]\", \"autoApprove\": true",
+    );
+    let (ok, out) = arm_types(scratch.path());
+    assert!(!ok, "not reported:\n{out}");
+    assert!(
+        out.contains("Microsoft.ManagedServices/registrationDefinitions@2022-10-01")
+            && out.contains("properties.autoApprove: not a property of this type"),
+        "{out}"
+    );
+}

@@ -4,9 +4,11 @@ The definitions are excerpts of Azure/bicep-types-az (the Bicep compiler's type 
 the Azure REST API specs), one file per resource type and API version, in
 tests/fixtures/azure-types/ (its SOURCES.md names each file's origin).
 
-1. Every resource type and API version the template (and every nested template) declares, and
+The templates: infra/azuredeploy.json and infra/lighthouse/delegation.json (TEMPLATES).
+
+1. Every resource type and API version a template (and every nested template) declares, and
    every `listKeys` call, has its definition file: a new one without its excerpt is an error.
-2. For each parameter set of SCENARIOS, the template is evaluated (tools/infra/armeval.py: the
+2. For each parameter set (SCENARIOS for azuredeploy.json), the template is evaluated (tools/infra/armeval.py: the
    values a deployment with those parameters sends) and every resource body is walked against its
    type: unknown or mis-cased properties, value types, enums and literals, string lengths and
    patterns (names included), integer bounds, read-only properties set, required properties
@@ -236,23 +238,45 @@ def longest_app_name(template):
     return ("a" + "b" * (decl["maxLength"] - 2) + "c")[: decl["maxLength"]]
 
 
+# The templates the project ships, each with the parameter sets it is evaluated for.
+TEMPLATES = {
+    "azuredeploy.json": None,  # SCENARIOS
+    "lighthouse/delegation.json": [{"managedByTenantId": "00000000-0000-0000-0000-0000000000cc",
+                                    "principalId": "00000000-0000-0000-0000-0000000000dd",
+                                    "workspaceResourceGroupName": "rg-customer-sentinel"}],
+}
+
+
 def check(infra, types_dir):
     problems, allowed_used = [], set()
     types = Types(types_dir)
-    with open(os.path.join(infra, "azuredeploy.json"), encoding="utf-8") as f:
-        template = json.load(f)
-    for rtype, version, where in declared(template):
+    for name, parameter_sets in TEMPLATES.items():
+        with open(os.path.join(infra, name), encoding="utf-8") as f:
+            template = json.load(f)
+        check_template(name, template, parameter_sets, types, types_dir, problems, allowed_used)
+    for stale in sorted(set(ALLOWED) - allowed_used):
+        problems.append(f"ALLOWED lists {stale}, which the template no longer sets: remove it")
+    return sorted(set(problems))
+
+
+def check_template(file, template, parameter_sets, types, types_dir, problems, allowed_used):
+    for rtype, version, where in declared(template, file):
         if types.body(rtype, version) is None:
             problems.append(f"{where}: {rtype}@{version} has no type definition in {types_dir} "
                             "(copy its excerpt from Azure/bicep-types-az, and say where from in SOURCES.md)")
     for rtype, version in list_calls(template):
         if ("listkeys", rtype.lower(), version) not in types.functions:
-            problems.append(f"listKeys on {rtype}@{version} has no function definition in {types_dir}")
-    for scenario in SCENARIOS:
-        params = {"sentinelWorkspaceResourceId": SAMPLE_WORKSPACE, **scenario}
-        if params.get("appName") == "LONGEST":
-            params["appName"] = longest_app_name(template)
-        label = json.dumps(scenario, sort_keys=True)
+            problems.append(f"{file}: listKeys on {rtype}@{version} has no function definition in {types_dir}")
+    if parameter_sets is None:
+        parameter_sets = []
+        for scenario in SCENARIOS:
+            params = {"sentinelWorkspaceResourceId": SAMPLE_WORKSPACE, **scenario}
+            if params.get("appName") == "LONGEST":
+                params["appName"] = longest_app_name(template)
+            parameter_sets.append(params)
+    for params in parameter_sets:
+        scenario = {k: v for k, v in params.items() if k != "sentinelWorkspaceResourceId"}
+        label = f"{file} " + json.dumps(scenario, sort_keys=True)
         try:
             resources, _ = armeval.evaluate(template, params)
             nested = armeval.evaluate_nested(template, params)
@@ -285,9 +309,6 @@ def check(infra, types_dir):
                 body_type = {"properties": {**body_type.get("baseProperties", {}),
                                             **table[element["$ref"]].get("properties", {})}}
             walker.object(value, body_type["properties"], body_type.get("additionalProperties"), "", top=True)
-    for stale in sorted(set(ALLOWED) - allowed_used):
-        problems.append(f"ALLOWED lists {stale}, which the template no longer sets: remove it")
-    return sorted(set(problems))
 
 
 def main(argv):
@@ -303,7 +324,8 @@ def main(argv):
     if problems:
         print(f"{len(problems)} problems against Microsoft's type definitions")
         return 1
-    print(f"ok: every resource of {len(SCENARIOS)} parameter sets matches Microsoft's type definitions")
+    print(f"ok: every resource of {', '.join(TEMPLATES)} ({len(SCENARIOS)} parameter sets of the first) "
+          "matches Microsoft's type definitions")
     return 0
 
 
