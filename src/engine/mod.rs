@@ -47,13 +47,17 @@ use crate::{
 
 /// How many times one incident is read, decided and written before giving up on conflicts.
 pub const MAX_ATTEMPTS: u32 = 3;
-/// Incidents synced at the same time within a run, over every workspace of the deployment (the
-/// engines of a fleet share these slots, [`Engine::with_sync_slots`]). The rate toward Resource
-/// Manager is set by the token buckets in [`crate::azure::throttle`]; four in flight keep that
-/// budget used at 20-200 ms per call without piling requests up behind the pacer
-/// (docs/benchmarks.md), and bound what a run's deadline can cut mid-sync, however many
-/// workspaces there are.
+/// Incidents synced at the same time within a run, over every workspace of one subscription (the
+/// engines of a fleet in one subscription share these slots, [`Engine::with_sync_slots`]). The
+/// rate toward Resource Manager is set by the subscription's token buckets in
+/// [`crate::azure::throttle`]; four in flight keep that budget used at 20-200 ms per call without
+/// piling requests up behind the pacer (docs/benchmarks.md). Each subscription has its own slots,
+/// so a subscription that Resource Manager throttles holds only its own.
 pub const CONCURRENCY: usize = 4;
+/// Incidents synced at the same time within a run over the whole deployment, however many
+/// subscriptions have work: bounds the memory, the connections and what a run's deadline can cut
+/// mid-sync (8 subscriptions' worth of [`CONCURRENCY`]).
+pub const MAX_IN_FLIGHT: usize = 32;
 /// Most incident reports a run summary carries (changed and failed ones first); the counts always
 /// cover every incident. Keeps the invocation response small on large workspaces.
 pub const MAX_REPORTS: usize = 1000;
@@ -111,8 +115,11 @@ pub struct Engine {
     comments_seen: Arc<Mutex<HashSet<String>>>,
     /// Becomes `true` when the host stops the process (SIGTERM).
     stop: tokio::sync::watch::Receiver<bool>,
-    /// Slots for the incidents a run syncs at once ([`CONCURRENCY`]), shared by a fleet.
+    /// Slots for the incidents a run syncs at once ([`CONCURRENCY`]), shared by the fleet's
+    /// engines in this engine's subscription.
     sync_slots: Arc<tokio::sync::Semaphore>,
+    /// Slots for the incidents a run syncs at once over the whole fleet ([`MAX_IN_FLIGHT`]).
+    fleet_slots: Arc<tokio::sync::Semaphore>,
     /// How many parts the next run splits the candidate query into ([`split`]).
     split: Arc<Mutex<split::Split>>,
     /// Incidents the last runs read fresh and left as they were although the logs said to act:
@@ -150,6 +157,7 @@ impl Engine {
             comments_seen: Arc::default(),
             stop: tokio::sync::watch::channel(false).1,
             sync_slots: Arc::new(tokio::sync::Semaphore::new(CONCURRENCY)),
+            fleet_slots: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
             split: Arc::default(),
             stuck: Arc::default(),
         }
@@ -162,10 +170,16 @@ impl Engine {
         self
     }
 
-    /// The same engine, taking its run's incident slots from `slots` (one set for every engine of
-    /// a fleet, so several workspaces together sync [`CONCURRENCY`] incidents at once).
-    pub fn with_sync_slots(mut self, slots: Arc<tokio::sync::Semaphore>) -> Self {
-        self.sync_slots = slots;
+    /// The same engine, taking its run's incident slots from `subscription` (one set for the
+    /// engines of a fleet in one subscription, so its workspaces together sync [`CONCURRENCY`]
+    /// incidents at once) and from `fleet` (one set for the whole fleet, [`MAX_IN_FLIGHT`]).
+    pub fn with_sync_slots(
+        mut self,
+        subscription: Arc<tokio::sync::Semaphore>,
+        fleet: Arc<tokio::sync::Semaphore>,
+    ) -> Self {
+        self.sync_slots = subscription;
+        self.fleet_slots = fleet;
         self
     }
 

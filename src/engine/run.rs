@@ -75,9 +75,12 @@ impl Engine {
             .map(|candidate| {
                 let run_id = run_id.clone();
                 async move {
-                    // A slot of the deployment's (every workspace's) incidents in flight; the
-                    // budget and stop checks below count from when it is free. (Never closed.)
+                    // A slot of the subscription's incidents in flight, then one of the whole
+                    // deployment's (in that order: a subscription waiting on its own slots holds
+                    // none of the others'); the budget and stop checks below count from when both
+                    // are free. (Never closed.)
                     let _slot = self.sync_slots.acquire().await.ok();
+                    let _fleet_slot = self.fleet_slots.acquire().await.ok();
                     if self.is_stopping() {
                         let mut r = IncidentReport::new(&candidate.name, candidate.number);
                         r.action = Action::NotReached;

@@ -1,7 +1,7 @@
 //! The composition root: the one place the product's parts are put together, used by the
 //! serving handler, `sync` and `check` alike.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use azure_core::credentials::TokenCredential;
 
@@ -33,18 +33,25 @@ impl Fleet {
             config.cloud.arm_scope(),
         );
         let options = engine_options(config);
-        let sync_slots = Arc::new(tokio::sync::Semaphore::new(engine::CONCURRENCY));
+        // Incident slots per subscription (Resource Manager paces each on its own buckets), within
+        // one bound for the whole fleet.
+        let fleet_slots = Arc::new(tokio::sync::Semaphore::new(engine::MAX_IN_FLIGHT));
+        let mut subscription_slots: HashMap<String, Arc<tokio::sync::Semaphore>> = HashMap::new();
         let engines = config
             .workspaces
             .iter()
             .map(|ws| {
+                let slots = subscription_slots
+                    .entry(ws.resource.subscription_id.to_ascii_lowercase())
+                    .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(engine::CONCURRENCY)))
+                    .clone();
                 Engine::new(
                     logs.clone(),
                     incidents.for_workspace(&ws.resource),
                     ws.id.clone(),
                     options,
                 )
-                .with_sync_slots(sync_slots.clone())
+                .with_sync_slots(slots, fleet_slots.clone())
             })
             .collect();
         Ok(Self::new(engines))

@@ -3,8 +3,9 @@
 //! lookup of the workspace an incident belongs to.
 //!
 //! The engines share one Log Analytics client (at most five queries in flight for the
-//! principal, `azure::logs::MAX_CONCURRENT_QUERIES`) and one Resource Manager pipeline (one pacer:
-//! ARM throttles the principal). A run syncs every workspace at the same time; a workspace that
+//! principal, `azure::logs::MAX_CONCURRENT_QUERIES`) and one Resource Manager pipeline, whose
+//! pacer keeps buckets per subscription (ARM throttles the principal per subscription); the
+//! engines of one subscription share its incident slots, within one bound for the fleet. A run syncs every workspace at the same time; a workspace that
 //! fails (no access, a query error) fails alone, and the others are synced as if it were not
 //! there. With one workspace, the summary and the log lines are that workspace's own.
 //!

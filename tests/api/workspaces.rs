@@ -37,6 +37,13 @@ fn workspace(n: u32, foreign: Option<bool>) -> SimConfig {
     }
 }
 
+/// The `n`th extra workspace (n ≥ 1) in the first workspace's subscription.
+fn in_first_subscription(n: u32) -> SimConfig {
+    let mut config = workspace(n, None);
+    config.workspace.subscription_id = SimConfig::default().workspace.subscription_id;
+    config
+}
+
 /// The invocation's body (`Logs`, `ReturnValue`), whatever its status.
 fn body(invocation: &functions_host::Invocation) -> Value {
     serde_json::from_str(&invocation.raw_body).expect("the invocation body is JSON")
@@ -334,17 +341,18 @@ async fn queries_wait_for_the_principals_five_slots_instead_of_being_throttled()
 }
 
 #[tokio::test]
-async fn the_workspaces_share_the_principals_resource_manager_pacing() {
-    // ARM's buckets are the principal's (reads 250 + 25/s, writes 200 + 10/s), whatever the
-    // workspace. Two workspaces with 60 changes each need about 240 writes: more than one burst,
-    // so two pacers (one per workspace) would each spend a full burst and ARM would answer 429.
+async fn the_workspaces_of_one_subscription_share_its_resource_manager_pacing() {
+    // ARM's buckets are the principal's in a subscription (reads 250 + 25/s, writes 200 + 10/s),
+    // whatever the workspace. Two workspaces of one subscription with 60 changes each need about
+    // 240 writes: more than one burst, so two pacers (one per workspace) would each spend a full
+    // burst and ARM would answer 429.
     let app = spawn_fleet_with(
         vec![
             SimConfig {
                 arm_throttle: Some(ArmThrottle::default()),
                 ..SimConfig::default()
             },
-            workspace(1, None),
+            in_first_subscription(1),
         ],
         &[],
         &[],
@@ -374,12 +382,13 @@ async fn the_workspaces_share_the_principals_resource_manager_pacing() {
 #[tokio::test]
 async fn the_budget_cuts_no_more_incidents_with_several_workspaces_than_with_one() {
     // Every incident read takes longer than the run's budget: each incident in flight at the
-    // deadline is cut (not reached, and synced by the next run). The workspaces share the run's
-    // four incident slots, so three incidents in each of two workspaces give four cut and two not
-    // started, as six incidents in one workspace do (reliability::the_time_budget_stops_the_run_
-    // cleanly_...); a slot set per workspace would have all six in flight, and all six cut.
+    // deadline is cut (not reached, and synced by the next run). The workspaces of one
+    // subscription share its four incident slots, so three incidents in each of two workspaces
+    // give four cut and two not started, as six incidents in one workspace do
+    // (reliability::the_time_budget_stops_the_run_cleanly_...); a slot set per workspace would
+    // have all six in flight, and all six cut.
     let app = spawn_fleet_with(
-        vec![SimConfig::default(), workspace(1, None)],
+        vec![SimConfig::default(), in_first_subscription(1)],
         &[("SYNC_RUN_BUDGET_SECONDS", "10")],
         &[],
     )
@@ -555,4 +564,50 @@ async fn check_runs_per_workspace_and_names_the_lighthouse_delegation_a_customer
     assert_eq!(report["workspace"], fleet[0].workspace().resource_id());
     assert_eq!(report["steps"].as_array().unwrap().len(), 9);
     assert!(report.get("workspaces").is_none());
+}
+
+#[tokio::test]
+async fn a_subscription_that_resource_manager_throttles_slows_only_itself() {
+    // An MSSP's two customers in two subscriptions; Resource Manager lets the first take one write
+    // every two seconds. The second's incidents are synced at once, as if the first were not
+    // there: its own pacer and its own incident slots (one shared pacer would be emptied by the
+    // first's 429s, and the first's stuck incidents would hold every slot).
+    let throttled = SimConfig {
+        arm_throttle: Some(ArmThrottle {
+            read_burst: 100.0,
+            read_rate: 100.0,
+            write_burst: 2.0,
+            write_rate: 0.5,
+        }),
+        ..SimConfig::default()
+    };
+    let app = spawn_fleet_with(
+        vec![throttled, workspace(1, None)],
+        &[("SYNC_RUN_BUDGET_SECONDS", "20")],
+        &[],
+    )
+    .await;
+    let slow: Vec<String> = (0..12).map(|_| resolved(&app, 0)).collect();
+    let fast: Vec<String> = (0..12).map(|_| resolved(&app, 1)).collect();
+    let invocation = app.run_timer().await;
+    let run = &body(&invocation)["ReturnValue"];
+    let workspaces = run["workspaces"].as_array().unwrap();
+    let (first, second) = (&workspaces[0], &workspaces[1]);
+    assert_eq!(second["closed"], 12, "{second:#}");
+    assert!(
+        first["notReached"].as_u64().unwrap() > 0 && app.fleet[0].throttled_requests() > 0,
+        "the first subscription's backlog is larger than its writes allow: {first:#}"
+    );
+    assert_eq!(app.fleet[1].throttled_requests(), 0);
+    // The unthrottled customer's run took a few seconds, not the throttled one's 20.
+    let second_ms = second["durationMs"].as_u64().unwrap();
+    assert!(
+        second_ms < 8_000,
+        "the second subscription waited behind the first: {second_ms} ms"
+    );
+    for name in &fast {
+        let view = app.fleet[1].incident(name).unwrap();
+        assert_eq!((view.status.as_str(), view.comments.len()), ("Closed", 1), "{name}");
+    }
+    drop(slow);
 }

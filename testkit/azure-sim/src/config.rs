@@ -20,8 +20,12 @@ pub struct SimConfig {
     /// service time. Zero (the default) answers at once.
     pub latency: Duration,
     /// ARM throttling: token buckets per operation class, 429 + `Retry-After` when empty.
-    /// `None` (the default) never throttles. The buckets are the principal's: in a fleet, the
-    /// first config's apply to every workspace together.
+    /// `None` (the default) never throttles. The buckets are the principal's in the workspace's
+    /// subscription: ARM keeps them per subscription, per principal and per operation type
+    /// (Microsoft Learn, "Understand how Azure Resource Manager throttles requests"). In a fleet,
+    /// the workspaces of one subscription share them (the first config of that subscription that
+    /// sets this shapes them), and a subscription none of whose configs sets this is not
+    /// throttled.
     pub arm_throttle: Option<ArmThrottle>,
     /// Most records one query answer holds: a larger result is cut to this many rows and carries
     /// the `PartialError` (`E_QUERY_RESULT_SET_TOO_LARGE`) the real service sends past its
@@ -47,7 +51,7 @@ pub struct ForeignTenant {
     pub delegated: bool,
 }
 
-/// ARM's per-principal token buckets (see `crate::throttle`): one bucket for reads (`GET`) and one
+/// ARM's token buckets of a principal in one subscription (see `crate::throttle`): one bucket for reads (`GET`) and one
 /// for writes (`PUT`, `PATCH`, `POST`, `DELETE`), each refilled continuously at `*_rate` tokens per
 /// second up to `*_burst`. [`ArmThrottle::default`] gives the documented ARM numbers.
 #[derive(Debug, Clone, Copy, PartialEq)]

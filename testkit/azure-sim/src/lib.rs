@@ -77,17 +77,25 @@ impl AzureSim {
         let identity_header = format!("sim-identity-{}", uuid::Uuid::new_v4().simple());
         let tokens = Arc::new(Mutex::new(std::collections::HashMap::new()));
         let query_gate = configs[0].query_queue.map(|q| Arc::new(query_queue::Gate::new(q)));
-        // ARM throttles the principal (per region), not the workspace: one set of buckets for
-        // every workspace of the server, shaped by the first config.
-        let throttle = configs[0]
-            .arm_throttle
-            .as_ref()
-            .map(|t| Arc::new(Mutex::new(throttle::Throttle::new(t, std::time::Instant::now()))));
+        // ARM throttles the principal per subscription (and region), not per workspace: one set
+        // of buckets per subscription, shared by its workspaces, shaped by its first config that
+        // asks for throttling.
+        let mut throttles: std::collections::HashMap<String, Arc<Mutex<throttle::Throttle>>> =
+            std::collections::HashMap::new();
+        for config in &configs {
+            if let Some(t) = &config.arm_throttle {
+                throttles
+                    .entry(config.workspace.subscription_id.to_ascii_lowercase())
+                    .or_insert_with(|| Arc::new(Mutex::new(throttle::Throttle::new(t, std::time::Instant::now()))));
+            }
+        }
         let members: Vec<Arc<Inner>> = configs
             .into_iter()
             .map(|config| {
                 Arc::new(Inner {
-                    throttle: throttle.clone(),
+                    throttle: throttles
+                        .get(&config.workspace.subscription_id.to_ascii_lowercase())
+                        .cloned(),
                     config,
                     base_url: format!("http://127.0.0.1:{port}"),
                     identity_header: identity_header.clone(),
@@ -300,7 +308,8 @@ impl AzureSim {
         self.inner.throttled.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Whole tokens left now in the (read, write) ARM buckets; `None` when throttling is off.
+    /// Tokens left now in the (read, write) ARM buckets of this workspace's subscription; `None`
+    /// when its subscription is not throttled.
     pub fn arm_tokens(&self) -> Option<(f64, f64)> {
         let throttle = self.inner.throttle.as_ref()?;
         let mut t = throttle.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,5 +1,8 @@
 //! Opt-in model of Azure Resource Manager throttling ([`crate::ArmThrottle`]): one token bucket per
-//! operation class for the whole simulator (one principal, one subscription, one region). Reads
+//! operation class per subscription (one principal, one region): ARM keeps its buckets "per
+//! subscription, per principal and per operation type" (Microsoft Learn, "Understand how Azure
+//! Resource Manager throttles requests"); the server gives the workspaces of one subscription one
+//! `Throttle`. Reads
 //! (`GET`, `HEAD`) take from the read bucket, writes (`PUT`, `PATCH`, `POST`, `DELETE`; ARM counts
 //! POST actions such as `…/incidents/{id}/alerts` as writes) from the write bucket. A bucket
 //! refills continuously: `tokens = min(burst, tokens + rate × elapsed)`. A request that finds its
@@ -97,7 +100,7 @@ impl Bucket {
     }
 }
 
-/// The read and write buckets of the one simulated principal.
+/// The read and write buckets of the simulated principal in one subscription.
 #[derive(Debug, Clone)]
 pub(crate) struct Throttle {
     /// Read bucket.

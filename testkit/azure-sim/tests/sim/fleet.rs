@@ -195,3 +195,60 @@ async fn queries_beyond_the_principals_slots_wait_and_a_long_wait_is_answered_42
     let (c, _) = fleet(second_workspace(None)).await;
     assert_eq!(c.sim.query_queue_stats(), (0, 0));
 }
+
+/// One comment PUT (a write) on a new incident of `env`: 200 when ARM let it through (the
+/// comment's own 200 or 201), else what ARM answered.
+async fn one_write(env: &TestEnv) -> u16 {
+    let id = seed(env);
+    let url = env.incident_sub_url(&id, &format!("comments/{}", uuid::Uuid::new_v4()));
+    match env
+        .arm_put(&url, &serde_json::json!({ "properties": { "message": "x" } }))
+        .await
+        .status
+    {
+        200 | 201 => 200,
+        other => other,
+    }
+}
+
+#[tokio::test]
+async fn resource_manager_throttles_each_subscription_on_its_own_buckets() {
+    // One write a burst, none refilled in the test's time.
+    let tight = azure_sim::ArmThrottle {
+        read_burst: 100.0,
+        read_rate: 100.0,
+        write_burst: 1.0,
+        write_rate: 0.01,
+    };
+    let throttled = |config: SimConfig| SimConfig {
+        arm_throttle: Some(tight),
+        ..config
+    };
+    // Two subscriptions: each has its own write, the second write of one is refused.
+    let (a, b) = fleet_of(throttled(SimConfig::default()), throttled(second_workspace(None))).await;
+    assert_eq!(one_write(&a).await, 200);
+    assert_eq!(one_write(&b).await, 200);
+    assert_eq!(one_write(&a).await, 429);
+    assert_eq!((a.sim.throttled_requests(), b.sim.throttled_requests()), (1, 0));
+    // Two workspaces of one subscription share its buckets.
+    let mut same = second_workspace(None);
+    same.workspace.subscription_id = SimConfig::default().workspace.subscription_id;
+    let (a, b) = fleet_of(throttled(SimConfig::default()), same).await;
+    assert_eq!(one_write(&a).await, 200);
+    assert_eq!(
+        one_write(&b).await,
+        429,
+        "the second workspace's write took from the same bucket"
+    );
+    assert!(
+        b.sim.arm_tokens().is_some(),
+        "the second workspace's subscription is throttled"
+    );
+    // A subscription that asks for no throttling is not throttled.
+    let (a, b) = fleet_of(throttled(SimConfig::default()), second_workspace(None)).await;
+    assert_eq!(one_write(&a).await, 200);
+    for _ in 0..3 {
+        assert_eq!(one_write(&b).await, 200);
+    }
+    assert_eq!(b.sim.arm_tokens(), None);
+}
