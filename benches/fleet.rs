@@ -1,7 +1,8 @@
 //! Several workspaces from one deployment: the real release handler, configured with
 //! `BENCH_WORKSPACES` workspaces (default 10) of `BENCH_INCIDENTS` incidents each (default 200,
-//! the reconcile mix: ~30 % actionable), all on one simulator server as one principal sees them:
-//! ARM's per-principal buckets (reads 250 + 25/s, writes 200 + 10/s) shared by every workspace,
+//! the reconcile mix: ~30 % actionable), all in one subscription on one simulator server as one
+//! principal sees them: ARM's buckets of the principal in that subscription (reads 250 + 25/s,
+//! writes 200 + 10/s) shared by every workspace,
 //! the principal's query queue (5 queries at once, each taking `BENCH_QUERY_MS`, default 500 ms;
 //! 429 after 3 minutes in the queue), and 20 ms per request. `SENTINEL_WORKSPACE_ID` is not set, so
 //! the handler also reads each workspace's id from its resource.
@@ -23,7 +24,9 @@ use serde_json::Value;
 fn workspace(n: usize) -> SimConfig {
     SimConfig {
         workspace: Workspace {
-            subscription_id: format!("{n:08x}-2d3a-4b5c-8d6e-7f8091a2b3c4"),
+            // One subscription: ARM's buckets are per subscription, and the floor below is one
+            // bucket's.
+            subscription_id: "0f7b9c1e-2d3a-4b5c-8d6e-7f8091a2b3c4".into(),
             resource_group: format!("rg-{n}"),
             workspace_name: format!("ws-{n}"),
             workspace_id: format!("{n:08x}-6c7d-4e8f-9a0b-1c2d3e4f5a6b"),
