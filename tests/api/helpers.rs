@@ -380,6 +380,25 @@ pub fn webhook_request(path: &str, content_type: &str, body: Vec<u8>) -> CallerR
 }
 
 /// The invocation's logs and return value; panics with the body when it did not succeed.
+/// A run that answered 200 `incomplete` with one incident cut mid-way for `reason` (`budget`,
+/// `shutdown`), its report saying its change may lack its audit comment.
+pub fn assert_one_incident_cut_mid_way(invocation: &Invocation, reason: &str) {
+    let (_, summary) = succeeded(invocation);
+    assert_eq!(summary["status"], "incomplete", "{summary:#}");
+    assert_eq!(
+        (summary["notReached"].as_u64(), summary["failed"].as_u64()),
+        (Some(1), Some(0)),
+        "{summary:#}"
+    );
+    let report = &summary["incidents"][0];
+    assert_eq!(report["reason"], reason, "{summary:#}");
+    let detail = report["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("may have been written without its audit comment"),
+        "{summary:#}"
+    );
+}
+
 pub fn succeeded(invocation: &Invocation) -> (Vec<String>, Value) {
     match &invocation.outcome {
         Outcome::Succeeded { logs, return_value, .. } => (logs.clone(), return_value.clone()),
