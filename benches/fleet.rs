@@ -1,14 +1,14 @@
 //! Several workspaces from one deployment: the real release handler, configured with
 //! `BENCH_WORKSPACES` workspaces (default 10) of `BENCH_INCIDENTS` incidents each (default 200,
-//! the reconcile mix: ~30 % actionable), all in one subscription on one simulator server as one
-//! principal sees them: ARM's buckets of the principal in that subscription (reads 250 + 25/s,
-//! writes 200 + 10/s) shared by every workspace,
+//! the reconcile mix: ~30 % actionable), dealt round-robin to `BENCH_SUBSCRIPTIONS` subscriptions
+//! (default 1), on one simulator server as one principal sees them: ARM's buckets of the principal
+//! in each subscription (reads 250 + 25/s, writes 200 + 10/s) shared by its workspaces,
 //! the principal's query queue (5 queries at once, each taking `BENCH_QUERY_MS`, default 500 ms;
 //! 429 after 3 minutes in the queue), and 20 ms per request. `SENTINEL_WORKSPACE_ID` is not set, so
 //! the handler also reads each workspace's id from its resource.
 //!
-//! Per run: wall time of the SyncTimer invocation, the write floor (least time the shared write
-//! bucket allows for the writes the run needed), wall/floor, 429s (ARM and queries), the most
+//! Per run: wall time of the SyncTimer invocation, the write floor (least time the busiest
+//! subscription's write bucket allows for the writes the run needed there), wall/floor, 429s (ARM and queries), the most
 //! queries that ran at once, the handler's peak RSS, and a second run right after that must make
 //! one query per workspace, no workspace read and no write. `BENCH_QUICK=1`: 3 × 50 incidents.
 
@@ -21,12 +21,11 @@ use azure_sim::{ArmThrottle, AzureSim, QueryQueue, SimConfig, Workspace};
 use common::*;
 use serde_json::Value;
 
-fn workspace(n: usize) -> SimConfig {
+/// The `n`th workspace, in subscription `n % subscriptions` (ARM's buckets are per subscription).
+fn workspace(n: usize, subscriptions: usize) -> SimConfig {
     SimConfig {
         workspace: Workspace {
-            // One subscription: ARM's buckets are per subscription, and the floor below is one
-            // bucket's.
-            subscription_id: "0f7b9c1e-2d3a-4b5c-8d6e-7f8091a2b3c4".into(),
+            subscription_id: format!("{:08x}-2d3a-4b5c-8d6e-7f8091a2b3c4", n % subscriptions),
             resource_group: format!("rg-{n}"),
             workspace_name: format!("ws-{n}"),
             workspace_id: format!("{n:08x}-6c7d-4e8f-9a0b-1c2d3e4f5a6b"),
@@ -43,12 +42,25 @@ async fn invoke(app: &App) -> (f64, u16, Value) {
 }
 
 fn writes(fleet: &[AzureSim]) -> usize {
-    fleet
-        .iter()
+    fleet.iter().map(|s| writes_of(std::slice::from_ref(s))).sum()
+}
+
+fn writes_of(sims: &[AzureSim]) -> usize {
+    sims.iter()
         .flat_map(AzureSim::requests)
         // ARM writes only: query POSTs go to Log Analytics.
         .filter(|r| matches!(r.method.as_str(), "PUT" | "POST" | "PATCH" | "DELETE") && !r.path.ends_with("/query"))
         .count()
+}
+
+/// The writes of the busiest subscription.
+fn busiest_subscription_writes(fleet: &[AzureSim]) -> usize {
+    let mut by_subscription: std::collections::HashMap<String, usize> = Default::default();
+    for sim in fleet {
+        *by_subscription.entry(sim.workspace().subscription_id.clone()).or_default() +=
+            writes_of(std::slice::from_ref(sim));
+    }
+    by_subscription.values().copied().max().unwrap_or(0)
 }
 
 fn workspace_reads(fleet: &[AzureSim]) -> usize {
@@ -72,10 +84,13 @@ async fn main() {
         (env_usize("BENCH_WORKSPACES", 10), env_usize("BENCH_INCIDENTS", 200))
     };
     let query_ms = env_usize("BENCH_QUERY_MS", 500) as u64;
+    let subscriptions = env_usize("BENCH_SUBSCRIPTIONS", 1).clamp(1, count);
     let exe = handler_exe();
     let throttle = ArmThrottle::default();
-    let mut configs: Vec<SimConfig> = (0..count).map(workspace).collect();
-    configs[0].arm_throttle = Some(throttle);
+    let mut configs: Vec<SimConfig> = (0..count).map(|n| workspace(n, subscriptions)).collect();
+    for config in &mut configs {
+        config.arm_throttle = Some(throttle);
+    }
     configs[0].query_queue = Some(QueryQueue {
         slots: 5,
         max_wait: Duration::from_secs(180),
@@ -102,7 +117,8 @@ async fn main() {
 
     let (wall, status, run) = invoke(&app).await;
     let written = writes(&fleet);
-    let floor = ((written as f64 - throttle.write_burst) / throttle.write_rate).max(0.0);
+    let busiest = busiest_subscription_writes(&fleet);
+    let floor = ((busiest as f64 - throttle.write_burst) / throttle.write_rate).max(0.0);
     let throttled: usize = fleet.iter().map(AzureSim::throttled_requests).sum();
     let (peak_queries, query_429) = fleet[0].query_queue_stats();
     let ids_read = workspace_reads(&fleet);
@@ -121,14 +137,16 @@ async fn main() {
     app.stop().await;
 
     let totals = &run["totals"];
-    println!("# fleet: {count} workspaces × {per} incidents ({actionable} actionable), queries take {query_ms} ms");
+    println!(
+        "# fleet: {count} workspaces × {per} incidents ({actionable} actionable) in {subscriptions} subscriptions, queries take {query_ms} ms"
+    );
     println!("first run: HTTP {status}, status {}, {:.1} s", run["status"], wall);
     println!(
         "  changed {} (closed {}, activated {}), failed {}, not reached {}",
         totals["changed"], totals["closed"], totals["activated"], totals["failed"], totals["notReached"]
     );
     println!(
-        "  writes {written}, write floor {floor:.1} s, wall/floor {:.2}",
+        "  writes {written} ({busiest} in the busiest subscription), write floor {floor:.1} s, wall/floor {:.2}",
         if floor > 0.0 { wall / floor } else { f64::NAN }
     );
     println!(
@@ -141,11 +159,11 @@ async fn main() {
     println!("handler peak RSS {rss:.1} MiB");
     println!();
     println!(
-        "| workspaces × incidents | actionable | wall s | write floor s | wall/floor | ARM 429 | query 429 | queries at once | 2nd run | peak RSS |"
+        "| workspaces × incidents (subscriptions) | actionable | wall s | write floor s | wall/floor | ARM 429 | query 429 | queries at once | 2nd run | peak RSS |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     println!(
-        "| {count} × {per} | {} | {wall:.1} | {floor:.1} | {:.2} | {throttled} | {query_429} | {peak_queries} | {second_queries} queries, {second_writes} writes, {wall2:.1} s | {rss:.1} MiB |",
+        "| {count} × {per} ({subscriptions}) | {} | {wall:.1} | {floor:.1} | {:.2} | {throttled} | {query_429} | {peak_queries} | {second_queries} queries, {second_writes} writes, {wall2:.1} s | {rss:.1} MiB |",
         totals["changed"],
         if floor > 0.0 { wall / floor } else { f64::NAN }
     );

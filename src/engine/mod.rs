@@ -56,8 +56,10 @@ pub const MAX_ATTEMPTS: u32 = 3;
 pub const CONCURRENCY: usize = 4;
 /// Incidents synced at the same time within a run over the whole deployment, however many
 /// subscriptions have work: bounds the memory, the connections and what a run's deadline can cut
-/// mid-sync (8 subscriptions' worth of [`CONCURRENCY`]).
-pub const MAX_IN_FLIGHT: usize = 32;
+/// mid-sync (32 subscriptions' worth of [`CONCURRENCY`]). Measured with 100 subscriptions of 150
+/// changes each (docs/benchmarks.md): 128 runs at 1.64× the per-subscription write floor, 32 at
+/// 1.92×; past 128 the principal's five queries at once, not this bound, hold the run back.
+pub const MAX_IN_FLIGHT: usize = 128;
 /// Most incident reports a run summary carries (changed and failed ones first); the counts always
 /// cover every incident. Keeps the invocation response small on large workspaces.
 pub const MAX_REPORTS: usize = 1000;
