@@ -57,8 +57,9 @@ fn writes_of(sims: &[AzureSim]) -> usize {
 fn busiest_subscription_writes(fleet: &[AzureSim]) -> usize {
     let mut by_subscription: std::collections::HashMap<String, usize> = Default::default();
     for sim in fleet {
-        *by_subscription.entry(sim.workspace().subscription_id.clone()).or_default() +=
-            writes_of(std::slice::from_ref(sim));
+        *by_subscription
+            .entry(sim.workspace().subscription_id.clone())
+            .or_default() += writes_of(std::slice::from_ref(sim));
     }
     by_subscription.values().copied().max().unwrap_or(0)
 }

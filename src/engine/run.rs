@@ -96,8 +96,8 @@ impl Engine {
                             "the run's time budget (SYNC_RUN_BUDGET_SECONDS) was nearly used up before this incident; the next run takes it".into();
                         return r;
                     }
-                    // Started before the cutoff: it has until the end of the budget (its grace,
-                    // at least a quarter of the budget or 30 s). Cut there, or by SIGTERM, it is
+                    // Started before the cutoff: it has until the end of the budget (its grace:
+                    // a quarter of the budget, at most 30 s). Cut there, or by SIGTERM, it is
                     // not a failure: a change may have been written without its comment, which
                     // the next run's repair adds (exactly one: the comment id is the change's).
                     let sync = tokio::time::timeout_at(deadline, self.sync_candidate(&candidate));
