@@ -5,11 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::infra::Scratch;
-
-fn repo() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::infra::{Scratch, outcome, repo};
 
 /// Runs checkov over `infra`, offline: (exit status 0, output).
 fn checkov(infra: &Path) -> (bool, String) {
@@ -19,24 +15,19 @@ fn checkov(infra: &Path) -> (bool, String) {
         "{} is missing: run scripts/install-test-tools",
         bin.display()
     );
-    let out = Command::new(bin)
-        .args(["-d"])
-        .arg(infra)
-        .args(["--framework", "arm", "--skip-download", "--compact"])
-        // A file checkov cannot parse is a failure, not a file with no findings.
-        .env("CKV_PARSE_ERROR_FAIL", "true")
-        // No network: no version check, no policy metadata download.
-        .env("CKV_SKIP_PACKAGE_UPDATE_CHECK", "true")
-        .env("BC_SKIP_MAPPING", "TRUE")
-        .env("LOG_LEVEL", "ERROR")
-        .output()
-        .expect("checkov runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    outcome(
+        Command::new(bin)
+            .args(["-d"])
+            .arg(infra)
+            .args(["--framework", "arm", "--skip-download", "--compact"])
+            // A file checkov cannot parse is a failure, not a file with no findings.
+            .env("CKV_PARSE_ERROR_FAIL", "true")
+            // No network: no version check, no policy metadata download.
+            .env("CKV_SKIP_PACKAGE_UPDATE_CHECK", "true")
+            .env("BC_SKIP_MAPPING", "TRUE")
+            .env("LOG_LEVEL", "ERROR"),
+        "checkov",
+    )
 }
 
 #[test]

@@ -4,11 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn python() -> PathBuf {
+/// The Python of `.oracles/venv`, which runs the offline checkers of `tools/infra`.
+pub(crate) fn python() -> PathBuf {
     let py = repo().join(".oracles/venv/bin/python");
     assert!(
         py.is_file(),
@@ -18,18 +19,24 @@ fn python() -> PathBuf {
     py
 }
 
-pub(crate) fn check(args: &[&str]) -> (bool, String) {
-    let out: Output = Command::new(python())
-        .arg(repo().join("tools/infra/check.py"))
-        .args(args)
-        .output()
-        .expect("check.py runs");
+/// Runs `command` to its end: (exit status 0, stdout then stderr).
+pub(crate) fn outcome(command: &mut Command, what: &str) -> (bool, String) {
+    let out: Output = command.output().unwrap_or_else(|e| panic!("{what} does not run: {e}"));
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
+}
+
+pub(crate) fn check(args: &[&str]) -> (bool, String) {
+    outcome(
+        Command::new(python())
+            .arg(repo().join("tools/infra/check.py"))
+            .args(args),
+        "check.py",
+    )
 }
 
 /// A scratch copy of infra/ that a test may break.

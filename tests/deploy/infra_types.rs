@@ -4,25 +4,16 @@
 
 use std::process::Command;
 
-use crate::infra::Scratch;
-
-fn repo() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::infra::{Scratch, outcome, python, repo};
 
 fn arm_types(infra: &std::path::Path) -> (bool, String) {
-    let out = Command::new(repo().join(".oracles/venv/bin/python"))
-        .arg(repo().join("tools/infra/arm_types.py"))
-        .arg("--infra")
-        .arg(infra)
-        .output()
-        .expect("arm_types.py runs (scripts/install-test-tools creates .oracles/venv)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    outcome(
+        Command::new(python())
+            .arg(repo().join("tools/infra/arm_types.py"))
+            .arg("--infra")
+            .arg(infra),
+        "arm_types.py",
+    )
 }
 
 /// The scratch template after `edits` (file, from, to), checked: it must fail, naming `expected`.

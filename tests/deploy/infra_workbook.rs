@@ -6,14 +6,11 @@
 //! can fail.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::infra::repo;
 
 /// The tables of the resource a query item runs on (its `resourceType`).
 fn tables_for(resource_type: &str) -> &'static str {

@@ -9,11 +9,7 @@ use std::time::Duration;
 use azure_sim::{AlertSeed, AzureSim, IncidentSeed, SimConfig};
 use functions_host::{FunctionApp, FunctionsHost, HandlerProcess, Outcome, timer};
 
-use crate::elf;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::{elf, infra::repo};
 
 /// The files `func azure functionapp publish` needs, relative to the tree.
 const TREE_FILES: [&str; 5] = [
